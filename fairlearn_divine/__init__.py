@@ -1,0 +1,21 @@
+"""fairlearn-divine: which training points drive a classifier's loss or its unfairness.
+
+Importance scores follow one sign convention: ``scores[i] = f(theta without i) - f(theta)`` for
+a cost ``f``; positive means point *i* helps, negative means it is harmful.
+"""
+
+from ._importance import ImportanceResult, training_point_importance
+from ._models import DifferentiableModel
+from ._objectives import EvaluationFunction, make_evaluation_function
+from ._version import __version__
+from ._warnings import ApproximationWarning
+
+__all__ = [
+    "ApproximationWarning",
+    "DifferentiableModel",
+    "EvaluationFunction",
+    "ImportanceResult",
+    "__version__",
+    "make_evaluation_function",
+    "training_point_importance",
+]
