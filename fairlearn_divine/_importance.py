@@ -34,7 +34,11 @@ objective (see :mod:`fairlearn_divine._models`), :math:`H = \\nabla^2 L(\\hat\\t
     which for a binary GLM is the leverage correction :math:`\\Delta_i = H^{-1} c_i g_i /
     (1 - c_i a_i h_i)`, :math:`h_i = \\tilde x_i^T H^{-1} \\tilde x_i`. Cost :math:`O(n p^2)`.
     ``f`` is linearised (``objective_expansion="linear"``) or evaluated at
-    :math:`\\hat\\theta + \\Delta_i` (``"exact"``, :math:`O(n\\, n_{eval}\\, p)`).
+    :math:`\\hat\\theta + \\Delta_i` (``"exact"``, :math:`O(n\\, n_{eval}\\, p)`); the
+    default ``"auto"`` is exact when :math:`n\\, n_{eval}\\, p \\le 2 \\cdot 10^8`. At
+    small *n* most of the gap between influence and exact leave-one-out is the curvature of
+    ``f`` itself, which the exact evaluation captures (measured: Pearson with LOO refits 0.953
+    -> 0.9999 for a 3-class model at n = 300).
 ``"loo"``
     Exact leave-one-out: the estimator is refitted without each point (any classifier). Refits
     are warm-started from the fitted solution when the estimator has ``warm_start`` and then use
@@ -74,6 +78,8 @@ from ._warnings import ApproximationWarning
 __all__ = ["ImportanceResult", "training_point_importance"]
 
 _BLOCK = 4096
+#: one_step_newton evaluates f exactly at the Newton step when n * n_eval * n_params is below it.
+_EXACT_BUDGET = 2e8
 
 
 class ImportanceResult(Bunch):
@@ -299,9 +305,11 @@ def _influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, optio
 
 
 def _one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
-    expansion = options.pop("objective_expansion", "linear")
-    if expansion not in ("linear", "exact"):
-        raise ValueError(f"objective_expansion must be 'linear' or 'exact', got {expansion!r}.")
+    expansion = options.pop("objective_expansion", "auto")
+    if expansion not in ("auto", "linear", "exact"):
+        raise ValueError(
+            f"objective_expansion must be 'auto', 'linear' or 'exact', got {expansion!r}."
+        )
     view, P, V, solver, info = _prepare_influence(
         estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
     )
@@ -313,6 +321,11 @@ def _one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train,
     scores = np.empty((m, n))
     n_unstable = 0
     theta = view.params
+    n_eval = _n_rows(X_eval)
+    if expansion == "auto":
+        expansion = "exact" if n * n_eval * view.n_params <= _EXACT_BUDGET else "linear"
+    if expansion == "exact":
+        proba_at = _proba_function(view, X_eval)
     for start in range(0, n, _BLOCK):
         rows = slice(start, min(start + _BLOCK, n))
         Xb = view.X_[rows]
@@ -339,8 +352,7 @@ def _one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train,
             rhs = G.T + np.einsum("bpr,br->pb", F, z)
             Delta = solver.solve(rhs)  # (p, b)
             for j in range(b):
-                P_j = view.predict_proba(X_eval, theta + Delta[:, j])
-                scores[:, start + j] = ctx.values(P_j) - base
+                scores[:, start + j] = ctx.values(proba_at(theta + Delta[:, j])) - base
     if n_unstable:
         warnings.warn(
             f"{n_unstable} point(s) have leverage so high that the Hessian without them is not "
@@ -350,6 +362,14 @@ def _one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train,
         )
     info["objective_expansion"] = expansion
     return scores, base, info
+
+
+def _proba_function(view, X_eval):
+    """``params -> proba on X_eval``, transforming X_eval once when the view allows it."""
+    if hasattr(view, "_proba_t"):
+        Xt = view.transform(X_eval)
+        return lambda params: view._proba_t(Xt, params)
+    return lambda params: view.predict_proba(X_eval, params)
 
 
 def _flipped_labels(P_train, y_idx):
@@ -605,9 +625,10 @@ def training_point_importance(
     **method_options
         ``optimality_tol`` (influence-style, default 1e-3): warn when the scaled gradient norm
         of the training objective exceeds it. ``objective_expansion`` (one_step_newton):
-        ``"linear"`` or ``"exact"``. ``warm_start`` (default True), ``refit_tol`` (default 1e-8)
-        and ``indices`` (rows to value; others get NaN) for refit-based methods. ``exact``
-        (counterfactual): refit with the flipped label instead of the closed form.
+        ``"auto"`` (default), ``"linear"`` or ``"exact"``. ``warm_start`` (default True),
+        ``refit_tol`` (default 1e-8) and ``indices`` (rows to value; others get NaN) for
+        refit-based methods. ``exact`` (counterfactual): refit with the flipped label instead
+        of the closed form.
 
     Returns
     -------

@@ -327,8 +327,8 @@ class _GLMView(DifferentiableModel):
         K, nc, d = self.n_outputs, self.n_cols, self.n_features
         H = np.zeros((K * nc, K * nc))
         for k in range(K):
-            for l in range(k, K):
-                w = c * A[:, k, l]
+            for j in range(k, K):
+                w = c * A[:, k, j]
                 block = np.empty((nc, nc))
                 block[:d, :d] = _weighted_gram(self.X_, w)
                 if self.fit_intercept:
@@ -336,9 +336,9 @@ class _GLMView(DifferentiableModel):
                     block[:d, d] = xw
                     block[d, :d] = xw
                     block[d, d] = w.sum()
-                H[k * nc : (k + 1) * nc, l * nc : (l + 1) * nc] = block
-                if l != k:
-                    H[l * nc : (l + 1) * nc, k * nc : (k + 1) * nc] = block.T
+                H[k * nc : (k + 1) * nc, j * nc : (j + 1) * nc] = block
+                if j != k:
+                    H[j * nc : (j + 1) * nc, k * nc : (k + 1) * nc] = block.T
         H[np.diag_indices_from(H)] += self._penalty_vector()
         return H
 

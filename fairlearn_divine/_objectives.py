@@ -12,10 +12,11 @@ Every evaluation function is a *cost* (lower is better). It has two faces:
 
 Surrogates
 ----------
-Let :math:`p_j = P_\\theta(\\hat y = \\mathrm{pos} \\mid x_j)`, :math:`G_g^{c}` the evaluation
-points of group :math:`g` that satisfy the rate's condition :math:`c` (e.g. :math:`y = \\mathrm{pos}`
-for the true positive rate) and :math:`q_j` the soft indicator of the rate's event (:math:`p_j`
-for a predicted positive, :math:`1 - p_j` for a predicted negative). The soft group rate is
+Let :math:`p_j = P_\\theta(\\hat y = \\mathrm{pos} \\mid x_j)`, :math:`G_g^{c}` the
+evaluation points of group :math:`g` that satisfy the rate's condition :math:`c` (e.g.
+:math:`y = \\mathrm{pos}` for the true positive rate) and :math:`q_j` the soft indicator of
+the rate's event (:math:`p_j` for a predicted positive, :math:`1 - p_j` for a predicted
+negative). The soft group rate is
 
 .. math:: \\tilde r_g = \\frac{1}{|G_g^{c}|} \\sum_{j \\in G_g^{c}} q_j .
 
