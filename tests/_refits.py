@@ -190,28 +190,39 @@ def fd_hessian(grad, theta, h=1e-5):
 # fairness: soft-rate surrogate written from the description in DESIGN.md
 
 
-def soft_gap_surrogate(y_idx, proba, groups, components):
+def soft_gap_surrogate(y_idx, proba, groups, components, *, order=None, return_order=False,
+                       hard=False):
     """Soft group rates; |gap| differentiated through the sign of the hard gap.
 
     ``components`` lists (condition on y or None, event) pairs, e.g. TPR = (1, 1),
     TNR = (0, 0), FPR = (0, 1), selection rate = (None, 1). For each component, the groups with
     the largest and the smallest hard rate (ties broken by the soft rate) are a and b, and the
-    surrogate is soft_rate_a - soft_rate_b; components are summed.
+    surrogate is soft_rate_a - soft_rate_b; components are summed. ``order`` fixes the (a, b)
+    group codes per component (e.g. those chosen at the full-data model); ``hard=True`` returns
+    the hard metric (sum of max - min hard rates) instead.
     """
     hard_pred = np.argmax(proba, axis=1)
+    codes = np.unique(groups)
     total = 0.0
-    for cond, event in components:
+    chosen = []
+    for k, (cond, event) in enumerate(components):
         mask = np.ones(len(y_idx), bool) if cond is None else (y_idx == cond)
-        codes = np.unique(groups)
-        hard = []
-        soft = []
+        hard_r = {}
+        soft_r = {}
         for g in codes:
             m = mask & (groups == g)
-            hard.append(np.mean(hard_pred[m] == event))
-            soft.append(np.mean(proba[m, event]))
-        hard = np.array(hard)
-        soft = np.array(soft)
-        order = sorted(range(len(codes)), key=lambda k: (hard[k], soft[k]))
-        lo, hi = order[0], order[-1]
-        total += soft[hi] - soft[lo]
+            hard_r[g] = np.mean(hard_pred[m] == event)
+            soft_r[g] = np.mean(proba[m, event])
+        if hard:
+            total += max(hard_r.values()) - min(hard_r.values())
+            continue
+        if order is None:
+            ranked = sorted(codes, key=lambda g: (hard_r[g], soft_r[g]))
+            hi, lo = ranked[-1], ranked[0]
+        else:
+            hi, lo = order[k]
+        chosen.append((hi, lo))
+        total += soft_r[hi] - soft_r[lo]
+    if return_order:
+        return total, chosen
     return total
