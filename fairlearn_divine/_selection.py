@@ -1,0 +1,594 @@
+"""DIVINE selection: m training points that are influential *and* diverse.
+
+Greedy maximisation (DIVINE, Algorithm 1) of
+
+.. math:: F(S) = I(S) + \\gamma R(S), \\qquad I(S) = \\sum_{i \\in S} I_i ,
+
+with :math:`R` one of the diversity functions of :mod:`fairlearn_divine._diversity` over an RBF
+kernel :math:`\\phi(u, v) = \\exp(-\\|u - v\\|^2 / (2\\sigma^2))`. A modular :math:`I` plus a
+submodular :math:`R` is submodular, so greedy is within :math:`1 - 1/e` of the optimum for
+monotone instances.
+
+Choosing gamma
+--------------
+With a float ``gamma`` the objective is exactly :math:`I(S) + \\gamma R(S)` on the raw scores and
+the raw :math:`R`; ``gamma=0`` returns exactly the top-m scores. With ``gamma="pairwise_distance"``
+or ``"influence_budget"`` a sweep runs over ``gammas`` (default ``np.logspace(-4, 5, 37)``, the
+paper's range) in **normalised units**: scores are divided by the influence mass of the top-m
+points, :math:`s_I = \\sum_{i \\in \\mathrm{top}_m} |I_i|`, and R by its range between the top-m
+set and the diversity-only greedy set, :math:`s_R = |R(S_R) - R(\\mathrm{top}_m)|`, so that
+:math:`\\gamma_{raw} = \\gamma_{norm}\\, s_I / s_R`. Then
+
+* ``"pairwise_distance"`` picks the gamma whose S has the largest mean pairwise Euclidean
+  distance (the smallest such gamma on ties; the paper's package default);
+* ``"influence_budget"`` picks the largest gamma whose S keeps at least
+  ``1 - influence_budget`` of the top-m influence:
+  :math:`I(S) \\ge I(\\mathrm{top}_m) - b\\, |I(\\mathrm{top}_m)|`.
+
+The result reports ``gamma`` on the raw scale (``select_diverse(..., gamma=result.gamma)``
+reproduces the selection) and ``gamma_normalized``.
+
+Strategies
+----------
+``"greedy"`` evaluates every candidate at every step (vectorised: :math:`O(n)` per step for
+sum-redundancy and MMD given one kernel column per pick; :math:`O(n^2 d)` per step for facility
+location). ``"lazy"`` (Minoux) keeps stale gains as upper bounds, exact for submodular R
+(sum-redundancy, facility location) and the fast choice for facility location.
+``"stochastic"`` (Mirzasoleiman et al. 2015) evaluates a seeded random sample of
+:math:`\\lceil (n/m) \\log(1/\\epsilon) \\rceil` candidates per step.
+
+To select *harmful* points for a cost ``f`` (negative scores), pass ``-scores``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.utils import Bunch, check_array, check_random_state
+
+from ._diversity import make_diversity
+from ._kernels import BlockKernel, median_pairwise_distance
+
+__all__ = ["DiverseSelection", "select_diverse", "tradeoff_curve"]
+
+GAMMA_STRATEGIES = ("pairwise_distance", "influence_budget")
+STRATEGIES = ("greedy", "lazy", "stochastic")
+_LAZY_BATCH = 4
+_LAZY_MAX_BATCH = 256
+
+
+class DiverseSelection(Bunch):
+    """Result of :func:`select_diverse` (a dict with attribute access).
+
+    Keys: ``indices`` (pick order), ``gamma`` (raw scale), ``gamma_normalized``, ``influence``
+    (:math:`I(S)`), ``top_influence`` (:math:`I` of the top-m), ``influence_retained``
+    (:math:`1 - (I(\\mathrm{top}_m) - I(S)) / |I(\\mathrm{top}_m)|`), ``diversity``
+    (:math:`R(S)`), ``mean_pairwise_distance``, ``bandwidth``, and ``tradeoff`` (the sweep, a
+    Bunch) when a gamma strategy ran.
+    """
+
+    def __repr__(self):
+        return (
+            f"DiverseSelection(indices={np.asarray(self.indices).tolist()}, "
+            f"gamma={self.gamma:.4g}, influence_retained={self.influence_retained:.3f}, "
+            f"mean_pairwise_distance={self.mean_pairwise_distance:.4g})"
+        )
+
+    def __dir__(self):
+        return list(self.keys())
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _check_inputs(scores, X, n_points, diversity):
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {scores.shape}.")
+    if not np.all(np.isfinite(scores)):
+        bad = np.flatnonzero(~np.isfinite(scores))[:5].tolist()
+        raise ValueError(f"scores contains NaN or infinity (e.g. at indices {bad}).")
+    needs_X = isinstance(diversity, str)
+    if X is None:
+        if needs_X:
+            raise ValueError(f"X is required for diversity={diversity!r}.")
+    else:
+        X = check_array(X, dtype=np.float64, input_name="X")
+        if X.shape[0] != scores.shape[0]:
+            raise ValueError(f"scores has {scores.shape[0]} entries but X has {X.shape[0]} rows.")
+    n = scores.shape[0]
+    if not isinstance(n_points, numbers.Integral) or isinstance(n_points, bool):
+        raise TypeError(f"n_points must be an integer, got {n_points!r}.")
+    if not 1 <= n_points <= n:
+        raise ValueError(f"n_points must be in [1, {n}] (the number of scores), got {n_points}.")
+    return scores, X
+
+
+def _check_gamma(gamma):
+    if isinstance(gamma, str):
+        if gamma not in GAMMA_STRATEGIES:
+            raise ValueError(
+                f"gamma must be a non-negative float or one of {GAMMA_STRATEGIES}, got {gamma!r}."
+            )
+        return gamma
+    if not isinstance(gamma, numbers.Real) or isinstance(gamma, bool) or not np.isfinite(gamma):
+        raise TypeError(f"gamma must be a non-negative float or a strategy name, got {gamma!r}.")
+    if gamma < 0:
+        raise ValueError(f"gamma must be non-negative, got {gamma}.")
+    return float(gamma)
+
+
+def _check_gammas(gammas):
+    if gammas is None:
+        return np.logspace(-4, 5, 37)
+    g = np.asarray(gammas, dtype=float).ravel()
+    if g.size == 0 or not np.all(np.isfinite(g)) or np.any(g < 0):
+        raise ValueError(
+            f"gammas must be a non-empty array of non-negative floats, got {gammas!r}."
+        )
+    return np.unique(g)
+
+
+def _make_kernel(X, kernel, bandwidth, random_state):
+    if X is None:
+        return None, None
+    if isinstance(kernel, str):
+        if kernel != "rbf":
+            raise ValueError(f"kernel must be 'rbf' or a callable, got {kernel!r}.")
+        if isinstance(bandwidth, str):
+            if bandwidth != "median":
+                raise ValueError(
+                    f"bandwidth must be a positive float or 'median', got {bandwidth!r}."
+                )
+            bandwidth = median_pairwise_distance(X, random_state=random_state)
+            if bandwidth <= 0:
+                bandwidth = 1.0
+        elif (
+            not isinstance(bandwidth, numbers.Real)
+            or isinstance(bandwidth, bool)
+            or not np.isfinite(bandwidth)
+            or bandwidth <= 0
+        ):
+            raise ValueError(f"bandwidth must be a positive float or 'median', got {bandwidth!r}.")
+        return BlockKernel(X, kernel="rbf", bandwidth=float(bandwidth)), float(bandwidth)
+    if callable(kernel):
+        return BlockKernel(X, kernel=kernel), None
+    raise TypeError(f"kernel must be 'rbf' or a callable, got {type(kernel).__name__}.")
+
+
+class _Quota:
+    """Per-group minimum counts: restrict candidates once the remaining slots are needed."""
+
+    def __init__(self, groups, min_per_group, n, m):
+        self.active = groups is not None and min_per_group is not None
+        if groups is not None and min_per_group is None:
+            raise ValueError("groups was given without min_per_group.")
+        if groups is None and min_per_group is not None:
+            raise ValueError("min_per_group was given without groups.")
+        if not self.active:
+            return
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups must have shape ({n},), got {groups.shape}.")
+        labels, codes = np.unique(groups, return_inverse=True)
+        self.codes = codes.reshape(-1)
+        if isinstance(min_per_group, dict):
+            unknown = set(min_per_group) - set(labels.tolist())
+            if unknown:
+                raise ValueError(f"min_per_group names unknown groups: {sorted(unknown)!r}.")
+            need = np.array([int(min_per_group.get(g, 0)) for g in labels.tolist()])
+        elif isinstance(min_per_group, numbers.Integral) and not isinstance(min_per_group, bool):
+            need = np.full(len(labels), int(min_per_group))
+        else:
+            raise TypeError(f"min_per_group must be an int or a dict, got {min_per_group!r}.")
+        if np.any(need < 0):
+            raise ValueError(f"min_per_group must be non-negative, got {min_per_group!r}.")
+        sizes = np.bincount(self.codes, minlength=len(labels))
+        short = labels[need > sizes]
+        if short.size:
+            raise ValueError(f"groups {short.tolist()!r} have fewer points than min_per_group.")
+        if need.sum() > m:
+            raise ValueError(
+                f"min_per_group asks for {int(need.sum())} points in total but n_points={m}."
+            )
+        self.need = need
+        self.m = m
+
+    def allowed(self, selected, available):
+        if not self.active:
+            return available
+        counts = np.bincount(self.codes[selected], minlength=len(self.need)) if selected else 0
+        deficit = np.maximum(self.need - counts, 0)
+        if deficit.sum() >= self.m - len(selected) and deficit.sum() > 0:
+            return available & (deficit[self.codes] > 0)
+        return available
+
+
+# ---------------------------------------------------------------------------------------------
+# greedy engines
+
+
+def _greedy(scores, div, gamma, m, quota):
+    n = len(scores)
+    available = np.ones(n, dtype=bool)
+    for _ in range(m):
+        cand = np.flatnonzero(quota.allowed(div.selected, available))
+        total = scores[cand] + gamma * div.gains(cand) if gamma else scores[cand]
+        v = int(cand[int(np.argmax(total))])
+        div.add(v)
+        available[v] = False
+    return np.array(div.selected, dtype=np.intp)
+
+
+def _stochastic(scores, div, gamma, m, quota, epsilon, rng):
+    n = len(scores)
+    size = int(math.ceil(n / m * math.log(1.0 / epsilon)))
+    available = np.ones(n, dtype=bool)
+    for _ in range(m):
+        pool = np.flatnonzero(quota.allowed(div.selected, available))
+        cand = np.sort(rng.choice(pool, size=min(size, len(pool)), replace=False))
+        total = scores[cand] + gamma * div.gains(cand) if gamma else scores[cand]
+        v = int(cand[int(np.argmax(total))])
+        div.add(v)
+        available[v] = False
+    return np.array(div.selected, dtype=np.intp)
+
+
+def _lazy(scores, div, gamma, m, quota):
+    if not div.is_submodular:
+        raise ValueError(
+            "strategy='lazy' is exact only for a submodular diversity; MMD (and user functions "
+            "declaring is_submodular=False) need strategy='greedy' or 'stochastic'."
+        )
+    n = len(scores)
+    first = div.initial_gains() if hasattr(div, "initial_gains") else div.gains(None)
+    bounds = scores + gamma * first
+    heap = [(-bounds[i], i) for i in range(n)]
+    heapq.heapify(heap)
+    fresh_at = np.full(n, 0)  # initial bounds are exact at step 0
+    available = np.ones(n, dtype=bool)
+    n_evaluations = n
+    for step in range(m):
+        allowed = quota.allowed(div.selected, available)
+        held = []
+        batch_size = _LAZY_BATCH
+        while True:
+            negb, i = heapq.heappop(heap)
+            if not allowed[i]:
+                held.append((negb, i))
+                continue
+            if fresh_at[i] == step:
+                v = i
+                break
+            batch = [i]
+            while heap and len(batch) < batch_size:
+                nb, j = heapq.heappop(heap)
+                if not allowed[j]:
+                    held.append((nb, j))
+                elif fresh_at[j] == step:
+                    heapq.heappush(heap, (nb, j))
+                    break
+                else:
+                    batch.append(j)
+            batch = np.array(batch)
+            values = scores[batch] + gamma * div.gains(batch)
+            n_evaluations += len(batch)
+            fresh_at[batch] = step
+            for val, j in zip(values, batch, strict=True):
+                heapq.heappush(heap, (-val, int(j)))
+            batch_size = min(2 * batch_size, _LAZY_MAX_BATCH)  # many stale bounds: go wider
+        for item in held:
+            heapq.heappush(heap, item)
+        div.add(v)  # every stored gain is stale from here on (fresh_at < step + 1)
+        available[v] = False
+    return np.array(div.selected, dtype=np.intp), n_evaluations
+
+
+def _run(scores, div, gamma, m, quota, strategy, epsilon, random_state):
+    div.reset()
+    if gamma == 0 and not quota.active:
+        order = np.argsort(-scores, kind="stable")[:m]
+        for v in order:
+            div.add(int(v))
+        return order.astype(np.intp)
+    if strategy == "greedy":
+        return _greedy(scores, div, gamma, m, quota)
+    if strategy == "lazy":
+        return _lazy(scores, div, gamma, m, quota)[0]
+    return _stochastic(scores, div, gamma, m, quota, epsilon, check_random_state(random_state))
+
+
+def _mean_pairwise_distance(X, idx):
+    if X is None or len(idx) < 2:
+        return 0.0
+    S = X[idx]
+    sq = np.einsum("ij,ij->i", S, S)
+    D = np.sqrt(np.clip(sq[:, None] + sq[None, :] - 2 * S @ S.T, 0, None))
+    iu = np.triu_indices(len(idx), k=1)
+    return float(D[iu].mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# public functions
+
+
+class _Problem:
+    """Validated inputs shared by select_diverse and tradeoff_curve."""
+
+    def __init__(
+        self,
+        scores,
+        X,
+        n_points,
+        diversity,
+        kernel,
+        bandwidth,
+        strategy,
+        epsilon,
+        groups,
+        min_per_group,
+        random_state,
+    ):
+        self.scores, self.X = _check_inputs(scores, X, n_points, diversity)
+        self.n = len(self.scores)
+        self.m = int(n_points)
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
+        if not (isinstance(epsilon, numbers.Real) and 0 < epsilon < 1):
+            raise ValueError(f"epsilon must be in (0, 1), got {epsilon!r}.")
+        self.strategy = strategy
+        self.epsilon = float(epsilon)
+        self.random_state = random_state
+        self.quota = _Quota(groups, min_per_group, self.n, self.m)
+        self.kernel, self.bandwidth = _make_kernel(self.X, kernel, bandwidth, random_state)
+        self.div = make_diversity(diversity, self.kernel, self.n)
+        self.diversity_name = diversity if isinstance(diversity, str) else type(diversity).__name__
+        if strategy == "greedy" and self.diversity_name == "facility_location" and self.n > 5000:
+            warnings.warn(
+                "strategy='greedy' with facility location evaluates every candidate at every "
+                f"step (O(n^2) kernel entries per pick, n={self.n}); strategy='lazy' returns "
+                "the same selection far faster.",
+                UserWarning,
+                stacklevel=3,
+            )
+        self.top = self.run(0.0)
+        self.top_influence = float(self.scores[self.top].sum())
+
+    def run(self, gamma):
+        return _run(
+            self.scores,
+            self.div,
+            gamma,
+            self.m,
+            self.quota,
+            self.strategy,
+            self.epsilon,
+            self.random_state,
+        )
+
+    def describe(self, idx, gamma):
+        """I(S), R(S) and distances of a selection (replays it to get R)."""
+        self.div.reset()
+        for v in idx:
+            self.div.add(int(v))
+        influence = float(self.scores[idx].sum())
+        denom = abs(self.top_influence) or 1.0
+        return {
+            "indices": np.asarray(idx, dtype=np.intp),
+            "gamma": float(gamma),
+            "influence": influence,
+            "top_influence": self.top_influence,
+            "influence_retained": 1.0 - (self.top_influence - influence) / denom,
+            "diversity": float(self.div.value()),
+            "relative_diversity": float(self.div.relative_value()),
+            "mean_pairwise_distance": _mean_pairwise_distance(self.X, idx),
+        }
+
+    def scales(self):
+        """(s_I, s_R): the normalisation of the gamma sweep."""
+        s_I = float(np.abs(self.scores[self.top]).sum()) or 1.0
+        zero = np.zeros(self.n)
+        strategy = (
+            "lazy" if self.div.is_submodular and self.strategy != "stochastic" else (self.strategy)
+        )
+        self.div.reset()
+        r_only = _run(
+            zero, self.div, 1.0, self.m, self.quota, strategy, self.epsilon, self.random_state
+        )
+        r_top = self.describe(self.top, 0.0)["relative_diversity"]
+        r_div = self.describe(r_only, np.inf)["relative_diversity"]
+        s_R = abs(r_div - r_top) or 1.0
+        return s_I, s_R
+
+    def sweep(self, gammas):
+        s_I, s_R = self.scales()
+        rows = []
+        for g in gammas:
+            raw = float(g) * s_I / s_R
+            idx = self.run(raw)
+            row = self.describe(idx, raw)
+            row["gamma_normalized"] = float(g)
+            rows.append(row)
+        curve = Bunch(
+            gammas=np.array([r["gamma_normalized"] for r in rows]),
+            gammas_raw=np.array([r["gamma"] for r in rows]),
+            influence=np.array([r["influence"] for r in rows]),
+            influence_retained=np.array([r["influence_retained"] for r in rows]),
+            diversity=np.array([r["diversity"] for r in rows]),
+            relative_diversity=np.array([r["relative_diversity"] for r in rows]),
+            mean_pairwise_distance=np.array([r["mean_pairwise_distance"] for r in rows]),
+            indices=[r["indices"] for r in rows],
+            top_influence=self.top_influence,
+            influence_scale=s_I,
+            diversity_scale=s_R,
+            diversity_name=self.diversity_name,
+            n_points=self.m,
+        )
+        return curve
+
+
+def select_diverse(
+    scores,
+    X,
+    n_points,
+    *,
+    diversity="sum_redundancy",
+    gamma="pairwise_distance",
+    influence_budget=0.1,
+    gammas=None,
+    kernel="rbf",
+    bandwidth="median",
+    strategy="greedy",
+    epsilon=0.01,
+    groups=None,
+    min_per_group=None,
+    random_state=None,
+):
+    """Select ``n_points`` influential and diverse training points (DIVINE).
+
+    Greedily maximises :math:`I(S) + \\gamma R(S)` with :math:`I(S) = \\sum_{i\\in S}`
+    ``scores[i]`` (higher scores are preferred: pass ``-scores`` to select harmful points of a
+    cost). See the module docstring for the diversity functions, the gamma sweep and its
+    normalisation, and the strategies.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n,)
+        Importance scores, e.g. ``training_point_importance(...).scores``.
+    X : array-like of shape (n, d)
+        Inputs the kernel compares (e.g. standardised training features).
+    n_points : int
+        Number of points m to select, ``1 <= m <= n``.
+    diversity : {"sum_redundancy", "facility_location", "mmd"} or object, default="sum_redundancy"
+        R(S); an object with ``marginal_gains(selected, candidates)`` is accepted too.
+    gamma : float or {"pairwise_distance", "influence_budget"}, default="pairwise_distance"
+        Trade-off. A float is used as is on the raw scale; a name runs the sweep.
+    influence_budget : float, default=0.1
+        Fraction of the top-m influence that ``gamma="influence_budget"`` may give up.
+    gammas : array-like, optional
+        Sweep values in normalised units (default ``np.logspace(-4, 5, 37)``).
+    kernel : "rbf" or callable, default="rbf"
+    bandwidth : float or "median", default="median"
+        RBF sigma; ``"median"`` = median pairwise distance of a (seeded) 1000-point sample.
+    strategy : {"greedy", "lazy", "stochastic"}, default="greedy"
+    epsilon : float, default=0.01
+        Stochastic greedy's accuracy parameter.
+    groups : array-like of shape (n,), optional
+        Group of each point, for ``min_per_group`` quotas.
+    min_per_group : int or dict, optional
+        At least this many selected points from each group (or per group label).
+    random_state : int, RandomState or None
+        Seeds the bandwidth sample and stochastic greedy.
+
+    Returns
+    -------
+    DiverseSelection
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairlearn_divine import select_diverse
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 2))
+    >>> scores = X[:, 0]  # points on the right are "influential"
+    >>> top = select_diverse(scores, X, 5, gamma=0.0)
+    >>> np.array_equal(top.indices, np.argsort(-scores)[:5])
+    True
+    >>> sel = select_diverse(scores, X, 5, random_state=0)
+    >>> sel.mean_pairwise_distance >= top.mean_pairwise_distance
+    True
+    """
+    gamma = _check_gamma(gamma)
+    if not (isinstance(influence_budget, numbers.Real) and 0 <= influence_budget <= 1):
+        raise ValueError(f"influence_budget must be in [0, 1], got {influence_budget!r}.")
+    problem = _Problem(
+        scores,
+        X,
+        n_points,
+        diversity,
+        kernel,
+        bandwidth,
+        strategy,
+        epsilon,
+        groups,
+        min_per_group,
+        random_state,
+    )
+    curve = None
+    if isinstance(gamma, str):
+        curve = problem.sweep(_check_gammas(gammas))
+        k = _pick_gamma(curve, gamma, influence_budget)
+        raw, normalized = curve.gammas_raw[k], curve.gammas[k]
+        idx = curve.indices[k]
+    else:
+        raw, normalized = gamma, np.nan
+        idx = problem.run(gamma)
+    out = problem.describe(idx, raw)
+    out.pop("relative_diversity")
+    result = DiverseSelection(
+        **out,
+        gamma_normalized=float(normalized),
+        gamma_strategy=gamma if isinstance(gamma, str) else None,
+        diversity_name=problem.diversity_name,
+        bandwidth=problem.bandwidth,
+        strategy=strategy,
+    )
+    if curve is not None:
+        result["tradeoff"] = curve
+    return result
+
+
+def _pick_gamma(curve, rule, budget):
+    if rule == "pairwise_distance":
+        return int(np.argmax(curve.mean_pairwise_distance))  # first = smallest gamma on ties
+    ok = np.flatnonzero(curve.influence_retained >= 1.0 - budget - 1e-12)
+    return int(ok[-1]) if ok.size else 0
+
+
+def tradeoff_curve(
+    scores,
+    X,
+    n_points,
+    *,
+    diversity="sum_redundancy",
+    gammas=None,
+    kernel="rbf",
+    bandwidth="median",
+    strategy="greedy",
+    epsilon=0.01,
+    groups=None,
+    min_per_group=None,
+    random_state=None,
+):
+    """Influence-diversity trade-off of DIVINE selections over a sweep of gamma.
+
+    Parameters are those of :func:`select_diverse`; ``gammas`` are in normalised units (see the
+    module docstring).
+
+    Returns
+    -------
+    Bunch
+        ``gammas`` (normalised), ``gammas_raw``, ``influence``, ``influence_retained``,
+        ``diversity``, ``relative_diversity`` (R minus its constant), ``mean_pairwise_distance``,
+        ``indices`` (one selection per gamma), ``top_influence``, ``influence_scale``,
+        ``diversity_scale``.
+    """
+    problem = _Problem(
+        scores,
+        X,
+        n_points,
+        diversity,
+        kernel,
+        bandwidth,
+        strategy,
+        epsilon,
+        groups,
+        min_per_group,
+        random_state,
+    )
+    return problem.sweep(_check_gammas(gammas))
