@@ -6,6 +6,14 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.sparse as sp
+from _refits import (
+    fd_hessian,
+    lr_objective,
+    lr_objective_gradient,
+    lr_params,
+    make_gaussian_classification,
+    tight,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neural_network import MLPClassifier
@@ -19,14 +27,6 @@ from fairlearn_divine import (
     training_point_importance,
 )
 from fairlearn_divine._models import make_view
-from _refits import (
-    fd_hessian,
-    lr_objective,
-    lr_objective_gradient,
-    lr_params,
-    make_gaussian_classification,
-    tight,
-)
 
 rng0 = np.random.default_rng(0)
 SW = rng0.uniform(0.3, 3.0, size=200)
@@ -96,8 +96,8 @@ def test_own_objective_gradient_is_correct():
         theta = np.random.default_rng(2).normal(size=p)
         kw = {"C": 0.9, "s": SW[:50], "fit_intercept": True, "intercept_penalty": 0.3}
         err = scipy.optimize.check_grad(
-            lambda t, yy=yy, K=K: lr_objective(t, X, yy, K, **kw),
-            lambda t, yy=yy, K=K: lr_objective_gradient(t, X, yy, K, **kw),
+            lambda t, yy=yy, K=K, kw=kw: lr_objective(t, X, yy, K, **kw),
+            lambda t, yy=yy, K=K, kw=kw: lr_objective_gradient(t, X, yy, K, **kw),
             theta,
         )
         assert err < 1e-5 * np.linalg.norm(lr_objective_gradient(theta, X, yy, K, **kw))

@@ -5,6 +5,14 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
+from _refits import (
+    fit,
+    loo_refits,
+    make_gaussian_classification,
+    pearson,
+    soft_gap_surrogate,
+    tight,
+)
 from fairlearn.metrics import (
     MetricFrame,
     demographic_parity_difference,
@@ -25,15 +33,6 @@ from fairlearn_divine import (
     training_point_importance,
 )
 from fairlearn_divine._objectives import encode_sensitive_features, resolve_objective
-from _refits import (
-    fit,
-    log_loss_value,
-    loo_refits,
-    make_gaussian_classification,
-    pearson,
-    soft_gap_surrogate,
-    tight,
-)
 
 TPR, TNR, FPR, SEL = (1, 1), (0, 0), (0, 1), (None, 1)
 
