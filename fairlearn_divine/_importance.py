@@ -66,7 +66,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
-from sklearn.utils import Bunch, check_array, check_consistent_length
+from sklearn.utils import Bunch, check_array
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -216,28 +216,37 @@ class _EvalContext:
                         f"Objective {f.name!r} compares sensitive groups, but the evaluation "
                         f"data has a single group: {self.group_names[0]!r}."
                     )
-            if hasattr(f, "classes"):
-                f.classes = classes
 
     def values(self, proba):
         return np.array(
             [f.value(self.y_idx, proba, sensitive_features=self.groups) for f in self.objectives]
         )
 
-    def gradients(self, proba):
-        return [
-            f.gradient(self.y_idx, proba, sensitive_features=self.groups) for f in self.objectives
+    def values_and_gradients(self, proba):
+        pairs = [
+            f.value_and_gradient(self.y_idx, proba, sensitive_features=self.groups)
+            for f in self.objectives
         ]
+        return np.array([v for v, _ in pairs]), [g for _, g in pairs]
 
 
 def _predict_proba(estimator, X, classes):
+    """Probabilities in the columns of ``classes``, even if a refit saw fewer classes."""
+    proba = None
     if hasattr(estimator, "predict_proba"):
         try:
-            return np.asarray(estimator.predict_proba(X), dtype=float)
+            proba = np.asarray(estimator.predict_proba(X), dtype=float)
         except AttributeError:  # e.g. SVC(probability=False) exposes the method but raises
-            pass
-    pred = estimator.predict(X)
-    return (np.asarray(pred)[:, None] == classes[None, :]).astype(float)
+            proba = None
+    if proba is None:
+        pred = np.asarray(estimator.predict(X))
+        return (pred[:, None] == classes[None, :]).astype(float)
+    fitted = np.asarray(getattr(estimator, "classes_", classes))
+    if len(fitted) == len(classes) and np.array_equal(fitted, classes):
+        return proba
+    out = np.zeros((proba.shape[0], len(classes)))
+    out[:, np.searchsorted(classes, fitted)] = proba
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,14 +269,15 @@ def _optimality(view, tol):
 
 
 def _objective_gradients(view, ctx, X_eval, eval_is_train):
-    if eval_is_train and hasattr(view, "_train_proba"):
-        P = view._train_proba()
-        G = ctx.gradients(P)
-        grads = [view._proba_vjp_t(view.X_, g, P) for g in G]
-    else:
-        P = view.predict_proba(X_eval)
-        grads = [view.proba_vjp(X_eval, g) for g in ctx.gradients(P)]
-    return P, np.column_stack(grads)
+    """f values at the fitted model and the columns grad_theta f, shape (n_params, m)."""
+    if hasattr(view, "_proba_vjp_t"):
+        Xt = view.X_ if eval_is_train else view.transform(X_eval)
+        P = view._train_proba() if eval_is_train else view._proba_t(Xt)
+        values, G = ctx.values_and_gradients(P)
+        return values, view._proba_vjp_t(Xt, np.stack(G, axis=-1), P)
+    P = view.predict_proba(X_eval)
+    values, G = ctx.values_and_gradients(P)
+    return values, np.column_stack([view.proba_vjp(X_eval, g) for g in G])
 
 
 def _prepare_influence(
@@ -282,7 +292,7 @@ def _prepare_influence(
     if view is None:
         view = make_view(estimator, X, y, sample_weight=sample_weight)
     optimality = _optimality(view, options.pop("optimality_tol", 1e-3))
-    P, grad_f = _objective_gradients(view, ctx, X_eval, eval_is_train)
+    base, grad_f = _objective_gradients(view, ctx, X_eval, eval_is_train)
     solver = HessianSolver(view.hessian(), null_space=view.null_space())
     V = solver.solve(grad_f)
     info = {
@@ -290,18 +300,18 @@ def _prepare_influence(
         "damping": solver.damping,
         "condition_number": solver.condition_number,
     }
-    return view, P, V, solver, info
+    return view, base, V, solver, info
 
 
 def _influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
-    view, P, V, _, info = _prepare_influence(
+    view, base, V, _, info = _prepare_influence(
         estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
     )
     _no_options(options, "influence")
     c = view.objective_weights_
     S = view.loss_gradient_dot(view.X_, view.y_, V)
     scores = (S * c[:, None]).T
-    return scores, ctx.values(P), info
+    return scores, base, info
 
 
 def _one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
@@ -310,14 +320,13 @@ def _one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train,
         raise ValueError(
             f"objective_expansion must be 'auto', 'linear' or 'exact', got {expansion!r}."
         )
-    view, P, V, solver, info = _prepare_influence(
+    view, base, V, solver, info = _prepare_influence(
         estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
     )
     _no_options(options, "one_step_newton")
     c = view.objective_weights_
     n = len(c)
     m = V.shape[1]
-    base = ctx.values(P)
     scores = np.empty((m, n))
     n_unstable = 0
     theta = view.params
@@ -399,7 +408,7 @@ def _counterfactual(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, 
             kind="flip",
             method="counterfactual",
         )
-    view, P, V, _, info = _prepare_influence(
+    view, base, V, _, info = _prepare_influence(
         estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, view=view
     )
     _no_options(options, "counterfactual")
@@ -408,7 +417,7 @@ def _counterfactual(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, 
     diff = view.loss_gradient_dot(view.X_, y_flip, V) - view.loss_gradient_dot(view.X_, view.y_, V)
     scores = -(diff * c[:, None]).T
     info["flipped_labels"] = view.classes_[y_flip]
-    return scores, ctx.values(P), info
+    return scores, base, info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,13 +452,16 @@ def _refit_task(template, warm, X, y, sample_weight, ctx, rows, kind, flip_to):
     out = np.empty((len(rows), len(ctx.objectives)))
     n = _n_rows(X)
     n_unconverged = 0
+    n_classes = len(np.unique(y))
     for j, i in enumerate(rows):
-        est = copy.deepcopy(template) if warm else clone(template)
+        mask = np.ones(n, dtype=bool)
+        mask[i] = False
+        # a warm start needs the same classes; removing a class's only member rules it out
+        same_classes = kind != "remove" or len(np.unique(y[mask])) == n_classes
+        est = copy.deepcopy(template) if warm and same_classes else clone(template)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             if kind == "remove":
-                mask = np.ones(n, dtype=bool)
-                mask[i] = False
                 sw = None if sample_weight is None else sample_weight[mask]
                 _fit(est, _take(X, mask), y[mask], sw)
             else:
@@ -660,7 +672,8 @@ def training_point_importance(
 
     X = _check_X(X, "X")
     y = _check_y(y, "y")
-    check_consistent_length(X, y)
+    if _n_rows(X) != len(y):
+        raise ValueError(f"X has {_n_rows(X)} rows but y has {len(y)} entries.")
     n = _n_rows(X)
     sample_weight = _check_sample_weight(sample_weight, n)
     classes = _classes(estimator)
@@ -669,15 +682,16 @@ def training_point_importance(
     if eval_is_train:
         if y_eval is not None or sensitive_features_eval is not None:
             raise ValueError("y_eval / sensitive_features_eval were given without X_eval.")
-        X_eval, y_eval, sf_eval = X, y, sensitive_features
-        if sensitive_features is not None:
-            encode_sensitive_features(sensitive_features, n)  # length and value checks
+        X_eval, y_eval, sf_eval = X, y, sensitive_features  # encoded once, in _EvalContext
     else:
         if y_eval is None:
             raise ValueError("X_eval was given without y_eval.")
         X_eval = _check_X(X_eval, "X_eval")
         y_eval = _check_y(y_eval, "y_eval")
-        check_consistent_length(X_eval, y_eval)
+        if _n_rows(X_eval) != len(y_eval):
+            raise ValueError(
+                f"X_eval has {_n_rows(X_eval)} rows but y_eval has {len(y_eval)} entries."
+            )
         sf_eval = sensitive_features_eval
     ctx = _EvalContext(objectives, classes, X_eval, y_eval, sf_eval)
 

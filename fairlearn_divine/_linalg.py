@@ -19,9 +19,9 @@ class HessianSolver:
     Exact null directions of the objective (``null_space``, orthonormal columns ``N``) are
     removed by factorising ``H + s N N^T``: for right-hand sides orthogonal to ``N`` (all
     gradients of such a model are), this returns the pseudo-inverse solution without damping.
-    Otherwise, if ``H`` is singular, a damping ``lambda I`` (the smallest of 1e-8, 1e-6, ... times
-    the mean diagonal that makes ``H`` positive definite) is added with an
-    :class:`ApproximationWarning`.
+    Otherwise, if ``H`` is singular or indefinite, a damping ``lambda I`` (the smallest of 1e-8,
+    1e-6, ... times the mean absolute diagonal that leaves every eigenvalue at least
+    ``lambda / 2``) is added with an :class:`ApproximationWarning`.
 
     Attributes
     ----------
@@ -47,7 +47,11 @@ class HessianSolver:
             lo, hi = eig[0], eig[-1]
             self.condition_number = hi / lo if lo > 0 else np.inf
             if lo <= 1e-12 * hi:
-                self.damping = max(1e-8 * scale, 1e-12 * hi - lo)
+                # smallest of 1e-8, 1e-6, ... times the mean diagonal that leaves every
+                # eigenvalue >= damping / 2 (so the damped matrix is well conditioned)
+                self.damping = 1e-8 * scale
+                while lo < -0.5 * self.damping:
+                    self.damping *= 100.0
                 warnings.warn(
                     f"The Hessian of the training objective is singular or nearly so (smallest "
                     f"eigenvalue {lo:.3g}, largest {hi:.3g}); adding damping {self.damping:.3g} "

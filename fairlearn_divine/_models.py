@@ -150,9 +150,12 @@ def _rmatmul(X, R):
 
 
 def _weighted_gram(X, w):
-    """X.T @ diag(w) @ X, dense result."""
+    """X.T @ diag(w) @ X, dense result (a symmetric rank-k update when w >= 0)."""
     if sp.issparse(X):
         return np.asarray((X.T @ X.multiply(w[:, None])).todense())
+    if np.all(w >= 0):
+        B = X * np.sqrt(w)[:, None]
+        return B.T @ B
     return (X * w[:, None]).T @ X
 
 
@@ -353,14 +356,26 @@ class _GLMView(DifferentiableModel):
         return self._proba_vjp_t(Xt, G)
 
     def _proba_vjp_t(self, Xt, G, P=None):
+        """VJP for G of shape (n, K) -> (p,), or stacked (n, K, m) -> (p, m) in one pass."""
         if P is None:
             P = self._proba_t(Xt)
         G = np.asarray(G, dtype=float)
+        stacked = G.ndim == 3
+        if not stacked:
+            G = G[:, :, None]
         if self.link == "sigmoid":
-            dZ = ((G[:, 1] - G[:, 0]) * P[:, 1] * P[:, 0])[:, None]
+            dZ = ((G[:, 1] - G[:, 0]) * (P[:, 1] * P[:, 0])[:, None])[:, None, :]
         else:
-            dZ = P * (G - np.sum(P * G, axis=1, keepdims=True))
-        return self._rmat(Xt, dZ)
+            dZ = P[:, :, None] * (G - np.sum(P[:, :, None] * G, axis=1, keepdims=True))
+        n, K, m = dZ.shape
+        out = np.empty((self.n_outputs, self.n_cols, m))
+        out[:, : self.n_features, :] = (
+            _rmatmul(Xt, dZ.reshape(n, K * m)).reshape(self.n_features, K, m).transpose(1, 0, 2)
+        )
+        if self.fit_intercept:
+            out[:, -1, :] = dZ.sum(axis=0)
+        out = out.reshape(-1, m)
+        return out if stacked else out[:, 0]
 
     def null_space(self):
         if self.link == "softmax" and self.fit_intercept and self.intercept_penalty == 0:

@@ -94,6 +94,13 @@ class EvaluationFunction:
             "refitting: use method='loo' (or another refit-based method)."
         )
 
+    def value_and_gradient(self, y_true, proba, *, sensitive_features=None):
+        """Both at once (override when they share work)."""
+        return (
+            self.value(y_true, proba, sensitive_features=sensitive_features),
+            self.gradient(y_true, proba, sensitive_features=sensitive_features),
+        )
+
     @property
     def has_gradient(self):
         """Whether :meth:`gradient` is implemented."""
@@ -178,40 +185,47 @@ class _GroupRateGap(EvaluationFunction):
             )
         return cond, counts, n_groups
 
-    def _component(self, y_true, proba, groups, component):
-        condition, event, description = component
-        cond, counts, n_groups = self._members(y_true, groups, condition, description)
-        hard = (np.argmax(proba, axis=1) == event).astype(float)
-        soft = proba[:, event]
-        hard_rate = np.bincount(groups[cond], weights=hard[cond], minlength=n_groups) / counts
-        soft_rate = np.bincount(groups[cond], weights=soft[cond], minlength=n_groups) / counts
-        return cond, counts, hard_rate, soft_rate
+    def _parts(self, y_true, proba, groups):
+        """Per component: (gap, cond, counts, hard_rate, soft_rate, event)."""
+        pred = np.argmax(proba, axis=1)
+        parts = []
+        for condition, event, description in self.components:
+            cond, counts, n_groups = self._members(y_true, groups, condition, description)
+            g = groups[cond]
+            hard = (pred[cond] == event).astype(float)
+            hard_rate = np.bincount(g, weights=hard, minlength=n_groups) / counts
+            soft_rate = np.bincount(g, weights=proba[cond, event], minlength=n_groups) / counts
+            gap = hard_rate.max() - hard_rate.min()
+            parts.append((gap, cond, counts, hard_rate, soft_rate, event))
+        return parts
 
-    def value(self, y_true, proba, *, sensitive_features=None):
-        gaps = [self._gap(y_true, proba, sensitive_features, c)[0] for c in self.components]
+    def _value(self, parts):
+        gaps = [part[0] for part in parts]
         return float(np.sum(gaps) if self.agg == "sum" else np.max(gaps))
 
-    def _gap(self, y_true, proba, groups, component):
-        cond, counts, hard_rate, soft_rate = self._component(y_true, proba, groups, component)
-        return hard_rate.max() - hard_rate.min(), cond, counts, hard_rate, soft_rate
-
-    def gradient(self, y_true, proba, *, sensitive_features=None):
-        groups = sensitive_features
+    def _gradient(self, proba, groups, parts):
         grad = np.zeros_like(proba, dtype=float)
-        parts = [self._gap(y_true, proba, groups, c) for c in self.components]
-        components = self.components
         if self.agg == "max":
-            k = int(np.argmax([part[0] for part in parts]))
-            parts, components = [parts[k]], [components[k]]
-        for (_, cond, counts, hard_rate, soft_rate), component in zip(
-            parts, components, strict=True
-        ):
-            event = component[1]
+            parts = [parts[int(np.argmax([part[0] for part in parts]))]]
+        for _, cond, counts, hard_rate, soft_rate, event in parts:
             order = np.lexsort((soft_rate, hard_rate))  # ascending by hard, then soft rate
             low, high = order[0], order[-1]
-            grad[cond & (groups == high), event] += 1.0 / counts[high]
-            grad[cond & (groups == low), event] -= 1.0 / counts[low]
+            weight = np.zeros(len(counts))
+            weight[high] += 1.0 / counts[high]
+            weight[low] -= 1.0 / counts[low]
+            grad[:, event] += np.where(cond, weight[groups], 0.0)
         return grad
+
+    def value(self, y_true, proba, *, sensitive_features=None):
+        return self._value(self._parts(y_true, proba, sensitive_features))
+
+    def gradient(self, y_true, proba, *, sensitive_features=None):
+        parts = self._parts(y_true, proba, sensitive_features)
+        return self._gradient(proba, sensitive_features, parts)
+
+    def value_and_gradient(self, y_true, proba, *, sensitive_features=None):
+        parts = self._parts(y_true, proba, sensitive_features)
+        return self._value(parts), self._gradient(proba, sensitive_features, parts)
 
 
 class _CallableEvaluationFunction(EvaluationFunction):
@@ -244,7 +258,8 @@ class _CallableEvaluationFunction(EvaluationFunction):
 class _FairlearnMetric(EvaluationFunction):
     """Adapter for a fairlearn-style metric ``metric(y_true, y_pred, *, sensitive_features)``.
 
-    The value is the metric itself, called on the original labels. A gradient exists only when
+    The value is the metric itself, called on 0/1 labels (1 = ``classes_[1]``, fairlearn's default
+    ``pos_label``) and the group codes. A gradient exists only when
     the metric is one fairlearn ships whose surrogate we know.
     """
 
@@ -255,12 +270,11 @@ class _FairlearnMetric(EvaluationFunction):
         self.metric = metric
         self.surrogate = surrogate
         self.name = getattr(metric, "__name__", type(metric).__name__)
-        self.classes = None  # set by the caller before use
 
     def value(self, y_true, proba, *, sensitive_features=None):
-        classes = self.classes if self.classes is not None else np.arange(proba.shape[1])
-        y_pred = classes[np.argmax(proba, axis=1)]
-        return float(self.metric(classes[y_true], y_pred, sensitive_features=sensitive_features))
+        # binary targets as 0/1 with 1 = classes_[1], fairlearn's default pos_label
+        y_pred = np.argmax(proba, axis=1)
+        return float(self.metric(y_true, y_pred, sensitive_features=sensitive_features))
 
     def gradient(self, y_true, proba, *, sensitive_features=None):
         if self.surrogate is None:
@@ -391,12 +405,13 @@ def encode_sensitive_features(sensitive_features, n_samples, *, argname="sensiti
     elif isinstance(sensitive_features, pd.Series):
         frame = sensitive_features.reset_index(drop=True).to_frame()
     else:
-        arr = np.asarray(sensitive_features, dtype=object)
+        arr = np.asarray(sensitive_features)
         if arr.ndim == 0 or arr.ndim > 2:
             raise ValueError(
                 f"{argname} must be 1-D or 2-D array-like, got an array of shape {arr.shape}."
             )
-        frame = pd.DataFrame(arr.reshape(len(arr), -1))
+        arr = arr.reshape(len(arr), -1)
+        frame = pd.DataFrame({k: arr[:, k] for k in range(arr.shape[1])})
     if len(frame) != n_samples:
         raise ValueError(
             f"{argname} has {len(frame)} rows but the data it describes has {n_samples}."
@@ -411,11 +426,13 @@ def encode_sensitive_features(sensitive_features, n_samples, *, argname="sensiti
             raise ValueError(f"{argname} contains missing values (column {col!r}).")
         codes.append(c)
         uniques.append(u)
-    stacked = np.stack(codes, axis=1)
-    combos, group = np.unique(stacked, axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    if len(uniques) == 1:
-        names = [uniques[0][row[0]] for row in combos]
-    else:
-        names = [tuple(uniques[k][row[k]] for k in range(len(uniques))) for row in combos]
+    if len(codes) == 1:
+        return codes[0].astype(np.intp), list(uniques[0])
+    # merge columns: one code per observed combination, in lexicographic order
+    flat = np.ravel_multi_index(tuple(codes), tuple(len(u) for u in uniques))
+    combos, group = np.unique(flat, return_inverse=True)
+    rows = np.unravel_index(combos, tuple(len(u) for u in uniques))
+    names = [
+        tuple(uniques[k][rows[k][j]] for k in range(len(uniques))) for j in range(len(combos))
+    ]
     return group.astype(np.intp), names
