@@ -7,15 +7,25 @@ a cost ``f``; positive means point *i* helps, negative means it is harmful.
 from ._importance import ImportanceResult, training_point_importance
 from ._models import DifferentiableModel
 from ._objectives import EvaluationFunction, make_evaluation_function
+from ._selection import (
+    DiverseSelection,
+    select_diverse,
+    select_diverse_influential,
+    tradeoff_curve,
+)
 from ._version import __version__
 from ._warnings import ApproximationWarning
 
 __all__ = [
     "ApproximationWarning",
     "DifferentiableModel",
+    "DiverseSelection",
     "EvaluationFunction",
     "ImportanceResult",
     "__version__",
     "make_evaluation_function",
+    "select_diverse",
+    "select_diverse_influential",
+    "tradeoff_curve",
     "training_point_importance",
 ]

@@ -53,7 +53,12 @@ from sklearn.utils import Bunch, check_array, check_random_state
 from ._diversity import make_diversity
 from ._kernels import BlockKernel, median_pairwise_distance
 
-__all__ = ["DiverseSelection", "select_diverse", "tradeoff_curve"]
+__all__ = [
+    "DiverseSelection",
+    "select_diverse",
+    "select_diverse_influential",
+    "tradeoff_curve",
+]
 
 GAMMA_STRATEGIES = ("pairwise_distance", "influence_budget")
 STRATEGIES = ("greedy", "lazy", "stochastic")
@@ -393,9 +398,11 @@ class _Problem:
         """(s_I, s_R): the normalisation of the gamma sweep."""
         s_I = float(np.abs(self.scores[self.top]).sum()) or 1.0
         zero = np.zeros(self.n)
-        strategy = (
-            "lazy" if self.div.is_submodular and self.strategy != "stochastic" else (self.strategy)
-        )
+        # diversity-only greedy: lazy pays off for facility location (costly exact gains);
+        # vectorised greedy is cheaper for the O(n)-per-step gains of SR and MMD.
+        strategy = self.strategy
+        if strategy != "stochastic":
+            strategy = "lazy" if self.diversity_name == "facility_location" else "greedy"
         self.div.reset()
         r_only = _run(
             zero, self.div, 1.0, self.m, self.quota, strategy, self.epsilon, self.random_state
@@ -424,6 +431,8 @@ class _Problem:
             mean_pairwise_distance=np.array([r["mean_pairwise_distance"] for r in rows]),
             indices=[r["indices"] for r in rows],
             top_influence=self.top_influence,
+            top_relative_diversity=self.describe(self.top, 0.0)["relative_diversity"],
+            top_indices=self.top,
             influence_scale=s_I,
             diversity_scale=s_R,
             diversity_name=self.diversity_name,
@@ -575,7 +584,8 @@ def tradeoff_curve(
     Bunch
         ``gammas`` (normalised), ``gammas_raw``, ``influence``, ``influence_retained``,
         ``diversity``, ``relative_diversity`` (R minus its constant), ``mean_pairwise_distance``,
-        ``indices`` (one selection per gamma), ``top_influence``, ``influence_scale``,
+        ``indices`` (one selection per gamma), ``top_influence``, ``top_indices`` and
+        ``top_relative_diversity`` (the gamma = 0 selection), ``influence_scale``,
         ``diversity_scale``.
     """
     problem = _Problem(
@@ -592,3 +602,150 @@ def tradeoff_curve(
         random_state,
     )
     return problem.sweep(_check_gammas(gammas))
+
+
+def select_diverse_influential(
+    estimator,
+    X,
+    y,
+    n_points,
+    *,
+    objective="log_loss",
+    method="influence",
+    harmful=False,
+    recalculate=False,
+    X_diversity=None,
+    sensitive_features=None,
+    X_eval=None,
+    y_eval=None,
+    sensitive_features_eval=None,
+    sample_weight=None,
+    diversity="sum_redundancy",
+    gamma="pairwise_distance",
+    random_state=None,
+    **selection_options,
+):
+    """Score the training points of a fitted model and select DIVINE points in one call.
+
+    Runs :func:`~fairlearn_divine.training_point_importance` and :func:`select_diverse`. With
+    ``recalculate=True`` it follows the DIVINE paper's recalculation mode (appendix D): select
+    the best point, refit the estimator without the points selected so far, re-score the
+    remaining points, and select the next point greedily for
+    :math:`I'(v) + \\gamma (R(S \\cup \\{v\\}) - R(S))` with the fresh scores :math:`I'`.
+    A gamma strategy is resolved once, on the initial scores.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Fitted on ``(X, y)``; refitted (cloned) on subsets when ``recalculate=True``.
+    X, y : training data
+    n_points : int
+    objective, method : see :func:`~fairlearn_divine.training_point_importance`
+    harmful : bool, default=False
+        Select the most *harmful* points (most negative scores) instead of the most helpful.
+    recalculate : bool, default=False
+    X_diversity : array-like of shape (n, d), optional
+        Numeric inputs the diversity kernel compares (default: ``X``, which must then be
+        numeric).
+    sensitive_features, X_eval, y_eval, sensitive_features_eval, sample_weight :
+        Passed to :func:`~fairlearn_divine.training_point_importance` (subset to the remaining
+        training rows on recalculation).
+    diversity, gamma, random_state, **selection_options :
+        Passed to :func:`select_diverse`.
+
+    Returns
+    -------
+    DiverseSelection
+        With ``scores`` (the initial importance scores, sign convention of
+        ``training_point_importance``) and ``recalculated``.
+    """
+    from sklearn.base import clone
+
+    from ._importance import _fit, _n_rows, _take, training_point_importance
+
+    kwargs = {
+        "method": method,
+        "objective": objective,
+        "X_eval": X_eval,
+        "y_eval": y_eval,
+        "sensitive_features_eval": sensitive_features_eval,
+    }
+    result = training_point_importance(
+        estimator,
+        X,
+        y,
+        sensitive_features=sensitive_features,
+        sample_weight=sample_weight,
+        **kwargs,
+    )
+    sign = -1.0 if harmful else 1.0
+    Z = X if X_diversity is None else X_diversity
+    selection = select_diverse(
+        sign * result.scores,
+        Z,
+        n_points,
+        diversity=diversity,
+        gamma=gamma,
+        random_state=random_state,
+        **selection_options,
+    )
+    selection["scores"] = result.scores
+    selection["recalculated"] = False
+    if not recalculate:
+        return selection
+
+    y = np.asarray(y)
+    n = _n_rows(X)
+    problem = _Problem(
+        sign * result.scores,
+        Z,
+        n_points,
+        diversity,
+        selection_options.get("kernel", "rbf"),
+        selection_options.get("bandwidth", "median"),
+        "greedy",
+        0.01,
+        None,
+        None,
+        random_state,
+    )
+    gamma_raw = selection.gamma
+    div = problem.div
+    div.reset()
+    current = sign * result.scores
+    keep = np.ones(n, dtype=bool)
+    sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
+    for _ in range(n_points):
+        cand = np.flatnonzero(keep)
+        total = current[cand] + gamma_raw * div.gains(cand) if gamma_raw else current[cand]
+        v = int(cand[int(np.argmax(total))])
+        div.add(v)
+        keep[v] = False
+        if len(div.selected) == n_points:
+            break
+        model = clone(estimator)
+        sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
+        _fit(model, _take(X, keep), y[keep], sw)
+        fresh = training_point_importance(
+            model,
+            _take(X, keep),
+            y[keep],
+            sensitive_features=None if sf is None else sf[keep],
+            sample_weight=sw,
+            **kwargs,
+        )
+        current = np.full(n, -np.inf)
+        current[keep] = sign * fresh.scores
+    idx = np.array(div.selected, dtype=np.intp)
+    out = problem.describe(idx, gamma_raw)
+    out.pop("relative_diversity")
+    return DiverseSelection(
+        **out,
+        gamma_normalized=selection.gamma_normalized,
+        gamma_strategy=selection.gamma_strategy,
+        diversity_name=problem.diversity_name,
+        bandwidth=problem.bandwidth,
+        strategy="greedy",
+        scores=result.scores,
+        recalculated=True,
+    )

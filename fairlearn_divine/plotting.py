@@ -1,0 +1,83 @@
+"""Plots (matplotlib, the ``plots`` extra)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plot_tradeoff_curve"]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "Plotting needs matplotlib: pip install 'fairlearn-divine[plots]'."
+        ) from err
+    return plt
+
+
+def plot_tradeoff_curve(curve, *, ax=None, influence_budget=0.1, annotate=True):
+    """Draw the influence-diversity trade-off of a gamma sweep (DIVINE, Figure 3a).
+
+    The x axis is the diversity R(S) relative to the top-m set (in units of the sweep's
+    diversity scale), the y axis the fraction of the top-m influence kept. Marked: gamma = 0
+    (red, at (0, 1)), the largest gamma within ``influence_budget`` (orange) and the gamma
+    maximising the mean pairwise distance (yellow), as in the paper.
+
+    Parameters
+    ----------
+    curve : Bunch or DiverseSelection
+        The result of :func:`~fairlearn_divine.tradeoff_curve`, or a selection that ran a sweep
+        (its ``tradeoff`` entry is used).
+    ax : matplotlib Axes, optional
+    influence_budget : float, default=0.1
+    annotate : bool, default=True
+        Label the marked points with their (raw) gamma.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    if "tradeoff" in curve:
+        curve = curve["tradeoff"]
+    for key in ("relative_diversity", "influence_retained", "gammas_raw", "diversity_scale"):
+        if key not in curve:
+            raise ValueError(f"curve has no {key!r}: pass the result of tradeoff_curve().")
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    x = (curve["relative_diversity"] - curve["top_relative_diversity"]) / curve["diversity_scale"]
+    yv = curve["influence_retained"]
+    ax.plot(x, yv, "-", color="black", lw=1.5, label="gamma sweep")
+    ax.plot(
+        0.0,
+        1.0,
+        "D",
+        color="red",
+        markersize=9,
+        markeredgecolor="black",
+        label="gamma = 0 (top-m)",
+    )
+    marks = []
+    ok = np.flatnonzero(yv >= 1.0 - influence_budget - 1e-12)
+    if ok.size:
+        marks.append((int(ok[-1]), "orange", f"{influence_budget:.0%} influence budget"))
+    marks.append(
+        (int(np.argmax(curve["mean_pairwise_distance"])), "gold", "max pairwise distance")
+    )
+    for k, color, label in marks:
+        ax.plot(x[k], yv[k], "D", color=color, markersize=9, markeredgecolor="black", label=label)
+        if annotate:
+            ax.annotate(
+                f"gamma={curve['gammas_raw'][k]:.3g}",
+                (x[k], yv[k]),
+                textcoords="offset points",
+                xytext=(6, -12),
+                fontsize=8,
+            )
+    ax.set_xlabel("diversity gained over top-m (normalised R)")
+    ax.set_ylabel("fraction of top-m influence kept")
+    ax.set_title(f"Influence-diversity trade-off (m = {curve.get('n_points', '?')})")
+    ax.legend(fontsize=8, loc="lower left")
+    return ax
