@@ -4,6 +4,7 @@ Importance scores follow one sign convention: ``scores[i] = f(theta without i) -
 a cost ``f``; positive means point *i* helps, negative means it is harmful.
 """
 
+from ._forcing import ForcingSubset, minimal_forcing_subset
 from ._importance import ImportanceResult, training_point_importance
 from ._models import DifferentiableModel
 from ._objectives import EvaluationFunction, make_evaluation_function
@@ -21,9 +22,11 @@ __all__ = [
     "DifferentiableModel",
     "DiverseSelection",
     "EvaluationFunction",
+    "ForcingSubset",
     "ImportanceResult",
     "__version__",
     "make_evaluation_function",
+    "minimal_forcing_subset",
     "select_diverse",
     "select_diverse_influential",
     "tradeoff_curve",
