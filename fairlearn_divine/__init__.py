@@ -6,6 +6,7 @@ a cost ``f``; positive means point *i* helps, negative means it is harmful.
 
 from ._forcing import ForcingSubset, minimal_forcing_subset
 from ._importance import ImportanceResult, training_point_importance
+from ._mitigation import InfluentialPointRemover, removal_curve
 from ._models import DifferentiableModel
 from ._objectives import EvaluationFunction, make_evaluation_function
 from ._selection import (
@@ -24,9 +25,11 @@ __all__ = [
     "EvaluationFunction",
     "ForcingSubset",
     "ImportanceResult",
+    "InfluentialPointRemover",
     "__version__",
     "make_evaluation_function",
     "minimal_forcing_subset",
+    "removal_curve",
     "select_diverse",
     "select_diverse_influential",
     "tradeoff_curve",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_tradeoff_curve"]
+__all__ = ["plot_removal_curve", "plot_tradeoff_curve"]
 
 
 def _pyplot():
@@ -81,3 +81,54 @@ def plot_tradeoff_curve(curve, *, ax=None, influence_budget=0.1, annotate=True):
     ax.set_title(f"Influence-diversity trade-off (m = {curve.get('n_points', '?')})")
     ax.legend(fontsize=8, loc="lower left")
     return ax
+
+
+_STRATEGY_STYLE = {
+    "divine": ("tab:blue", "DIVINE"),
+    "random": ("tab:orange", "random"),
+    "influence": ("tab:green", "influence"),
+    "diversity_only": ("tab:red", "diversity only"),
+}
+
+
+def plot_removal_curve(curve, *, axes=None, title=None):
+    """Draw a removal curve in the layout of DIVINE's Figure 7.
+
+    Top: accuracy; bottom: the (hard) unfairness metric, against the fraction of training points
+    removed, one line per strategy, the original model in grey, and a diamond on the influence
+    line where the harmful points run out (after it, removal takes helpful points).
+
+    Parameters
+    ----------
+    curve : Bunch
+        The result of :func:`~fairlearn_divine.removal_curve`.
+    axes : array of two matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    ndarray of matplotlib Axes
+    """
+    plt = _pyplot()
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(4, 5), sharex=True)
+    fr = curve["fractions"]
+    for row, key, label in (
+        (0, "accuracy", "accuracy"),
+        (1, "unfairness", f"unfairness ({curve['objective']})"),
+    ):
+        ax = axes[row]
+        base = curve[f"baseline_{key}"]
+        ax.axhline(base, color="grey", lw=1, ls="--", label="original model")
+        for name, values in curve[key].items():
+            color, text = _STRATEGY_STYLE.get(name, (None, name))
+            ax.plot(fr, values, "-o", ms=3, color=color, label=text)
+        if "influence" in curve[key] and curve["harmful_fraction"] <= fr[-1]:
+            k = int(np.argmin(np.abs(fr - curve["harmful_fraction"])))
+            ax.plot(fr[k], curve[key]["influence"][k], "D", color="black", ms=7)
+        ax.set_ylabel(label)
+    axes[1].set_xlabel("fraction of training points removed")
+    axes[0].legend(fontsize=7)
+    if title:
+        axes[0].set_title(title)
+    return axes

@@ -1,0 +1,530 @@
+"""Mitigation by removing or down-weighting harmful training points (DIVINE section 5.3, D.5).
+
+:class:`InfluentialPointRemover` values every training point with respect to a cost ``f``
+(default: equal accuracy), ranks points by *harm* :math:`h_i = -I_i` (the negated importance
+score, so the most harmful rank first, as the paper does), removes or down-weights the top
+``fraction`` of the training data among the points with :math:`h_i > 0`, and refits the
+estimator. Points that are not harmful are never removed: when fewer than the budget are
+harmful, it stops early and says so (``n_harmful_``, ``stopped_early_``).
+
+Down-weighting rule (``mode="downweight"``): the same points are selected; a selected point
+with harm :math:`h_i` keeps weight :math:`s_i (1 - h_i / h_{max})` where :math:`h_{max}` is the
+largest harm among the selected points (so the most harmful gets weight 0, barely harmful ones
+keep almost all of theirs); all other points keep their weight :math:`s_i`.
+
+The importance scores are first-order estimates of a *surrogate* of the fairness metric (see
+:mod:`fairlearn_divine._objectives`); the model actually fitted is always evaluated with the
+hard metric, e.g. by :func:`removal_curve`.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from sklearn import get_config
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.utils import Bunch, check_array, check_random_state
+from sklearn.utils._tags import get_tags
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ._importance import (
+    _EvalContext,
+    _fit,
+    _n_rows,
+    _predict_proba,
+    _take,
+    training_point_importance,
+)
+from ._objectives import resolve_objective
+from ._selection import select_diverse
+
+__all__ = ["InfluentialPointRemover", "removal_curve"]
+
+MODES = ("remove", "downweight")
+
+
+def _estimator_has(attr):
+    def check(self):
+        if hasattr(self, "estimator_"):
+            return hasattr(self.estimator_, attr)
+        return hasattr(self.estimator, attr)
+
+    return check
+
+
+def _as_indexable(X):
+    """Rows of X can be taken with _take: DataFrames, arrays, CSR/CSC; others converted."""
+    if hasattr(X, "iloc") or isinstance(X, np.ndarray):
+        return X
+    if sp.issparse(X):
+        return X if X.format in ("csr", "csc") else X.tocsr()
+    return np.asarray(X)
+
+
+def _diversity_features(model, X):
+    """Numeric features for the diversity kernel: the pipeline's own features if any."""
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        Z = model[:-1].transform(X)
+        return Z.toarray() if hasattr(Z, "toarray") else np.asarray(Z, dtype=float)
+    try:
+        return check_array(X, dtype=np.float64, accept_sparse=False, input_name="X")
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            "diversity needs numeric features: pass numeric X or a Pipeline whose earlier steps "
+            "encode X."
+        ) from err
+
+
+def _select_harmful(harm, k, diversity, gamma, X_div, random_state):
+    """Up to k indices of harmful points (harm > 0), most harmful / DIVINE order first."""
+    candidates = np.flatnonzero(harm > 0)
+    k = min(k, len(candidates))
+    if k == 0:
+        return np.array([], dtype=np.intp)
+    if diversity is None:
+        order = candidates[np.argsort(-harm[candidates], kind="stable")]
+        return order[:k]
+    sel = select_diverse(
+        harm[candidates],
+        X_div[candidates],
+        k,
+        diversity=diversity,
+        gamma=gamma,
+        random_state=random_state,
+    )
+    return candidates[sel.indices]
+
+
+class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Refit a classifier without (or with less weight on) its most harmful training points.
+
+    See the module docstring (:mod:`fairlearn_divine._mitigation`) for the rule.
+
+    Parameters
+    ----------
+    estimator : classifier
+        The model to mitigate. Influence-style methods need a differentiable view
+        (e.g. ``LogisticRegression`` or a ``Pipeline`` ending in one); ``method="loo"`` works
+        for any classifier.
+    objective : str, EvaluationFunction or fairlearn metric, default="equal_accuracy"
+        The cost ``f`` whose harmful points are removed.
+    method : str, default="influence"
+        Importance method (see :func:`~fairlearn_divine.training_point_importance`).
+    fraction : float in (0, 1), default=0.05
+        Fraction of the (scored) training points to remove at most.
+    diversity : None or str, default=None
+        ``None`` removes the most harmful points; a diversity name (``"sum_redundancy"``,
+        ``"facility_location"``, ``"mmd"``) removes a diverse harmful set chosen by
+        :func:`~fairlearn_divine.select_diverse`.
+    gamma : float or str, default="pairwise_distance"
+        Trade-off for ``diversity``.
+    mode : {"remove", "downweight"}, default="remove"
+    recalculate : int, optional
+        Re-score after every ``recalculate`` removals (DIVINE appendix D.5.2).
+    validation_fraction : float in (0, 1), optional
+        Hold out this stratified fraction of the training data to evaluate ``f`` on (appendix
+        D.5.1); the held-out rows are used for scoring only, not for fitting.
+    random_state : int, RandomState or None
+        For the validation split and the diversity bandwidth sample.
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The estimator refitted on the kept rows (with the final weights).
+    removed_indices_ : ndarray
+        Rows removed (or down-weighted), most harmful / first selected first.
+    sample_indices_ : ndarray
+        Rows ``estimator_`` was fitted on.
+    sample_weight_ : ndarray
+        Weights ``estimator_`` was fitted with (aligned with ``sample_indices_``).
+    scores_ : ndarray of shape (n_samples,) or None
+        Importance scores of the training rows for ``objective`` (NaN for held-out rows);
+        ``None`` when nothing was scored.
+    n_harmful_ : int
+        Number of scored rows with a negative score (harmful).
+    stopped_early_ : bool
+        True when fewer harmful points than the budget existed.
+    classes_, n_features_in_, feature_names_in_ :
+        As fitted.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlearn_divine import InfluentialPointRemover
+    >>> from fairlearn_divine.datasets import make_divine_synthetic
+    >>> data = make_divine_synthetic(random_state=0)
+    >>> remover = InfluentialPointRemover(LogisticRegression(), fraction=0.02)
+    >>> remover = remover.fit(data.X, data.y, sensitive_features=data.sensitive_features)
+    >>> len(remover.removed_indices_) <= 0.02 * len(data.y)
+    True
+    """
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        objective="equal_accuracy",
+        method="influence",
+        fraction=0.05,
+        diversity=None,
+        gamma="pairwise_distance",
+        mode="remove",
+        recalculate=None,
+        validation_fraction=None,
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.objective = objective
+        self.method = method
+        self.fraction = fraction
+        self.diversity = diversity
+        self.gamma = gamma
+        self.mode = mode
+        self.recalculate = recalculate
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.input_tags.sparse = inner.input_tags.sparse
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        tags.input_tags.string = inner.input_tags.string
+        tags.input_tags.categorical = inner.input_tags.categorical
+        return tags
+
+    def get_metadata_routing(self):
+        """Metadata routing: ``sample_weight`` (if requested) to the inner estimator's fit."""
+        return (
+            MetadataRouter(owner=self)
+            .add_self_request(self)
+            .add(
+                estimator=self.estimator,
+                method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+            )
+        )
+
+    def _check_params(self):
+        f = self.fraction
+        if not (isinstance(f, numbers.Real) and not isinstance(f, bool) and 0 < f < 1):
+            raise ValueError(f"fraction must be a float in (0, 1), got {f!r}.")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
+        r = self.recalculate
+        if r is not None and (not isinstance(r, numbers.Integral) or isinstance(r, bool) or r < 1):
+            raise ValueError(f"recalculate must be None or a positive integer, got {r!r}.")
+        v = self.validation_fraction
+        if v is not None and not (isinstance(v, numbers.Real) and 0 < v < 1):
+            raise ValueError(f"validation_fraction must be None or in (0, 1), got {v!r}.")
+        resolve_objective(self.objective)  # unknown names fail here
+
+    def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
+        """Score, select, and refit without (or down-weighting) the harmful points.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sensitive_features : array-like of shape (n_samples,) or (n_samples, k), optional
+            Needed by fairness objectives; ``None`` with a fairness objective removes nothing.
+        sample_weight : array-like of shape (n_samples,), optional
+            Passed to the inner estimator (through metadata routing when it is enabled).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        validate_data(self, X, y, skip_check_array=True)
+        X = _as_indexable(X)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        n = _n_rows(X)
+        if len(y) != n:
+            raise ValueError(f"X has {n} rows but y has {len(y)} entries.")
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=float)
+            if sample_weight.shape != (n,):
+                raise ValueError(
+                    f"sample_weight must have shape ({n},), got {sample_weight.shape}."
+                )
+        if get_config().get("enable_metadata_routing", False):
+            routed = process_routing(
+                self, "fit", sample_weight=sample_weight, sensitive_features=sensitive_features
+            )
+            inner_params = dict(routed.estimator.fit)
+        else:
+            inner_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        weights = np.ones(n) if sample_weight is None else sample_weight
+        objective = resolve_objective(self.objective)
+
+        self.scores_ = None
+        self.n_harmful_ = 0
+        self.stopped_early_ = False
+        removed = np.array([], dtype=np.intp)
+        fit_rows = np.arange(n)
+        if sensitive_features is None and objective.requires_sensitive_features:
+            pass  # nothing to value: remove nothing (documented)
+        else:
+            if sensitive_features is not None and len(sensitive_features) != n:
+                raise ValueError(
+                    f"sensitive_features has {len(sensitive_features)} rows but X has {n}."
+                )
+            removed, fit_rows = self._select(X, y, sensitive_features, weights, inner_params)
+
+        keep = np.zeros(n, dtype=bool)
+        keep[fit_rows] = True
+        final_weights = weights.copy()
+        if self.mode == "remove":
+            keep[removed] = False
+        elif len(removed):
+            harm = -self.scores_[removed]
+            final_weights[removed] = weights[removed] * (1.0 - harm / harm.max())
+        rows = np.flatnonzero(keep)
+        self.estimator_ = clone(self.estimator)
+        params = dict(inner_params)
+        if "sample_weight" in params or self.mode == "downweight" and len(removed):
+            params["sample_weight"] = final_weights[rows]
+        self.estimator_.fit(_take(X, rows), y[rows], **params)
+        self.classes_ = self.estimator_.classes_
+        self.removed_indices_ = removed
+        self.sample_indices_ = rows
+        self.sample_weight_ = final_weights[rows]
+        return self
+
+    def _select(self, X, y, sensitive_features, weights, inner_params):
+        n = _n_rows(X)
+        rng = check_random_state(self.random_state)
+        sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
+        score_rows = np.arange(n)
+        eval_kwargs = {}
+        if self.validation_fraction is not None:
+            score_rows, val_rows = train_test_split(
+                np.arange(n), test_size=self.validation_fraction, random_state=rng, stratify=y
+            )
+            score_rows = np.sort(score_rows)
+            eval_kwargs = {
+                "X_eval": _take(X, np.sort(val_rows)),
+                "y_eval": y[np.sort(val_rows)],
+                "sensitive_features_eval": None if sf is None else sf[np.sort(val_rows)],
+            }
+        budget = int(np.floor(self.fraction * len(score_rows)))
+        step = budget if self.recalculate is None else self.recalculate
+        scores = np.full(n, np.nan)
+        removed = []
+        alive = np.zeros(n, dtype=bool)
+        alive[score_rows] = True
+        first = True
+        while len(removed) < budget:
+            rows = np.flatnonzero(alive)
+            model = clone(self.estimator)
+            params = dict(inner_params)
+            if "sample_weight" in params:
+                params["sample_weight"] = weights[rows]
+            model.fit(_take(X, rows), y[rows], **params)
+            sw = weights[rows] if "sample_weight" in params else None
+            result = training_point_importance(
+                model,
+                _take(X, rows),
+                y[rows],
+                method=self.method,
+                objective=self.objective,
+                sensitive_features=None if sf is None else sf[rows],
+                sample_weight=sw,
+                **eval_kwargs,
+            )
+            if first:
+                scores[rows] = result.scores
+                self.n_harmful_ = int(np.sum(result.scores < 0))
+                first = False
+            harm = -np.asarray(result.scores)
+            X_div = (
+                _diversity_features(model, _take(X, rows)) if self.diversity is not None else None
+            )
+            k = min(step, budget - len(removed))
+            picked = _select_harmful(harm, k, self.diversity, self.gamma, X_div, self.random_state)
+            if self.recalculate is not None:
+                scores[rows[picked]] = result.scores[picked]  # scores used for the picks
+            removed.extend(rows[picked].tolist())
+            alive[rows[picked]] = False
+            if len(picked) < k:
+                self.stopped_early_ = True
+                break
+        self.scores_ = scores
+        return np.array(removed, dtype=np.intp), score_rows
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X):
+        """Predict with the refitted estimator."""
+        check_is_fitted(self)
+        return self.estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities of the refitted estimator."""
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities of the refitted estimator."""
+        check_is_fitted(self)
+        return self.estimator_.predict_log_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of the refitted estimator."""
+        check_is_fitted(self)
+        return self.estimator_.decision_function(X)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+STRATEGIES = ("influence", "divine", "diversity_only", "random")
+
+
+def _refit_and_measure(estimator, X, y, sample_weight, drop, ctx):
+    keep = np.ones(_n_rows(X), dtype=bool)
+    keep[drop] = False
+    model = clone(estimator)
+    sw = None if sample_weight is None else sample_weight[keep]
+    _fit(model, _take(X, keep), y[keep], sw)
+    proba = _predict_proba(model, ctx.X, ctx.classes)
+    accuracy = float(np.mean(np.argmax(proba, axis=1) == ctx.y_idx))
+    return accuracy, float(ctx.values(proba)[0])
+
+
+def removal_curve(
+    estimator,
+    X,
+    y,
+    *,
+    sensitive_features,
+    objective="equal_accuracy",
+    strategies=STRATEGIES,
+    step=0.05,
+    max_fraction=0.6,
+    X_eval=None,
+    y_eval=None,
+    sensitive_features_eval=None,
+    method="influence",
+    diversity="sum_redundancy",
+    gamma="pairwise_distance",
+    sample_weight=None,
+    random_state=None,
+    n_jobs=None,
+):
+    """Accuracy and hard unfairness after removing growing fractions of the training data.
+
+    Reproduces the layout of DIVINE's Figure 7. Points are ranked once, on the model fitted to
+    all data, by each strategy:
+
+    * ``"influence"``: by harm :math:`-I_i` (importance for ``objective``), most harmful first;
+    * ``"divine"``: the greedy DIVINE order on harm with ``diversity`` and a gamma chosen by the
+      ``gamma`` rule on the first step's set size;
+    * ``"diversity_only"``: the greedy order of the diversity function alone;
+    * ``"random"``: a seeded permutation.
+
+    After removing the first ``round(fraction * n)`` points of each order the estimator is
+    refitted and measured on the evaluation data (default: the training data, as the paper's
+    Figure 7): accuracy and the *hard* fairness metric (as fairlearn computes it).
+
+    Returns
+    -------
+    Bunch
+        ``fractions``, ``accuracy`` and ``unfairness`` (dicts: strategy -> array),
+        ``baseline_accuracy``, ``baseline_unfairness``, ``harmful_fraction`` (the fraction at
+        which the harmful points run out: beyond it, influence removal takes helpful points),
+        ``orders`` (strategy -> removal order), ``scores``, ``objective``.
+    """
+    unknown = set(strategies) - set(STRATEGIES)
+    if unknown:
+        raise ValueError(f"Unknown strategies {sorted(unknown)}; valid: {STRATEGIES}.")
+    if not (isinstance(step, numbers.Real) and 0 < step < 1):
+        raise ValueError(f"step must be in (0, 1), got {step!r}.")
+    if not (isinstance(max_fraction, numbers.Real) and step <= max_fraction < 1):
+        raise ValueError(f"max_fraction must be in [step, 1), got {max_fraction!r}.")
+    y = np.asarray(y)
+    n = _n_rows(X)
+    model = clone(estimator)
+    _fit(model, X, y, sample_weight)
+    eval_kwargs = {}
+    if X_eval is not None:
+        eval_kwargs = {
+            "X_eval": X_eval,
+            "y_eval": y_eval,
+            "sensitive_features_eval": sensitive_features_eval,
+        }
+    result = training_point_importance(
+        model,
+        X,
+        y,
+        method=method,
+        objective=objective,
+        sensitive_features=sensitive_features,
+        sample_weight=sample_weight,
+        n_jobs=n_jobs,
+        **eval_kwargs,
+    )
+    harm = -np.asarray(result.scores, dtype=float)
+    fractions = np.round(np.arange(step, max_fraction + 1e-9, step), 10)
+    n_max = int(round(fractions[-1] * n))
+    orders = {}
+    rng = check_random_state(random_state)
+    if "influence" in strategies:
+        orders["influence"] = np.argsort(-harm, kind="stable")[:n_max]
+    if "divine" in strategies or "diversity_only" in strategies:
+        Z = _diversity_features(model, X)
+    if "divine" in strategies:
+        m = max(1, int(round(step * n)))
+        g = select_diverse(harm, Z, m, diversity=diversity, gamma=gamma, random_state=rng).gamma
+        orders["divine"] = select_diverse(
+            harm, Z, n_max, diversity=diversity, gamma=g, random_state=random_state
+        ).indices
+    if "diversity_only" in strategies:
+        orders["diversity_only"] = select_diverse(
+            np.zeros(n), Z, n_max, diversity=diversity, gamma=1.0, random_state=random_state
+        ).indices
+    if "random" in strategies:
+        orders["random"] = rng.permutation(n)[:n_max]
+
+    if X_eval is None:
+        X_eval, y_eval, sensitive_features_eval = X, y, sensitive_features
+    ctx = _EvalContext(
+        [resolve_objective(objective)], model.classes_, X_eval, y_eval, sensitive_features_eval
+    )
+    proba0 = _predict_proba(model, ctx.X, ctx.classes)
+    base_acc = float(np.mean(np.argmax(proba0, axis=1) == ctx.y_idx))
+    base_unf = float(ctx.values(proba0)[0])
+    jobs = [(s, k) for s in orders for k in range(len(fractions))]
+    values = Parallel(n_jobs=n_jobs)(
+        delayed(_refit_and_measure)(
+            estimator, X, y, sample_weight, orders[s][: int(round(fractions[k] * n))], ctx
+        )
+        for s, k in jobs
+    )
+    accuracy = {s: np.empty(len(fractions)) for s in orders}
+    unfairness = {s: np.empty(len(fractions)) for s in orders}
+    for (s, k), (acc, unf) in zip(jobs, values, strict=True):
+        accuracy[s][k] = acc
+        unfairness[s][k] = unf
+    return Bunch(
+        fractions=fractions,
+        accuracy=accuracy,
+        unfairness=unfairness,
+        baseline_accuracy=base_acc,
+        baseline_unfairness=base_unf,
+        harmful_fraction=float(np.sum(harm > 0) / n),
+        orders=orders,
+        scores=np.asarray(result.scores),
+        objective=result.objective,
+    )
