@@ -723,3 +723,60 @@ def test_recalculation_respects_quotas():
         min_per_group={1: 1},
     )
     assert np.sum(data.is_outlier[result.indices]) >= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# edge cases and scale
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "lazy"])
+@pytest.mark.parametrize("diversity", ["sum_redundancy", "facility_location"])
+def test_lazy_equals_greedy_with_ties(diversity, strategy):
+    """Duplicated points and integer scores: exact ties everywhere, lowest index wins."""
+    rng = np.random.default_rng(23)
+    base = rng.normal(size=(10, 2))
+    X = np.vstack([base, base, base[:5]])
+    scores = rng.integers(0, 3, size=len(X)).astype(float)
+    K = rbf_dense(X, 1.0)
+    result = select_diverse(
+        scores, X, 8, diversity=diversity, gamma=0.5, bandwidth=1.0, strategy=strategy
+    )
+    assert result.indices.tolist() == brute_greedy(scores, K, 8, 0.5, diversity)
+
+
+@pytest.mark.parametrize("diversity", DIVERSITIES)
+def test_select_all_points_and_single_point(diversity):
+    scores, X = _instance(n=12, seed=24)
+    K = rbf_dense(X, 1.0)
+    everything = select_diverse(scores, X, 12, diversity=diversity, gamma=0.5, bandwidth=1.0)
+    assert sorted(everything.indices.tolist()) == list(range(12))
+    assert everything.indices.tolist() == brute_greedy(scores, K, 12, 0.5, diversity)
+    swept = select_diverse(scores, X, 12, diversity=diversity, random_state=0)
+    assert sorted(swept.indices.tolist()) == list(range(12))
+    one = select_diverse(scores[:1], X[:1], 1, diversity=diversity, random_state=0)
+    assert one.indices.tolist() == [0]
+
+
+@pytest.mark.parametrize(
+    ("n", "kwargs"),
+    [
+        (20_000, {"diversity": "sum_redundancy", "gamma": 0.01}),
+        (20_000, {"diversity": "sum_redundancy", "gammas": [0.01, 1.0, 100.0]}),
+        (8_000, {"diversity": "mmd", "gamma": 1.0}),  # column sums: O(n^2) time
+    ],
+)
+def test_large_n_selection_memory(n, kwargs):
+    """No n x n kernel (3.2 GB at n = 20000, 512 MB at 8000) anywhere in a selection."""
+    import tracemalloc
+
+    rng = np.random.default_rng(25)
+    X = rng.normal(size=(n, 5))
+    scores = rng.normal(size=n)
+    tracemalloc.start()
+    try:
+        result = select_diverse(scores, X, 8, random_state=0, **kwargs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < min(200 * 2**20, n * n * 8 / 2)
+    assert len(set(result.indices.tolist())) == 8
