@@ -31,6 +31,13 @@ from fairlearn_divine import (
 from fairlearn_divine.datasets import make_divine_synthetic
 
 DIVERSITIES = ["sum_redundancy", "facility_location", "mmd"]
+# every (diversity, strategy) pair that is defined: lazy needs a submodular R
+VALID_PAIRS = [
+    (d, s)
+    for d in DIVERSITIES
+    for s in ("greedy", "lazy", "stochastic")
+    if not (d == "mmd" and s == "lazy")
+]
 # gammas at which influence and diversity both matter, per diversity (raw scale)
 GAMMAS = {
     "sum_redundancy": [0.05, 0.5, 3.0],
@@ -159,11 +166,8 @@ def test_lazy_with_mmd_raises_whatever_gamma():
         select_diverse(scores, X, 4, diversity="mmd", gamma=0.0, strategy="lazy")
 
 
-@pytest.mark.parametrize("strategy", ["greedy", "lazy", "stochastic"])
-@pytest.mark.parametrize("diversity", DIVERSITIES)
+@pytest.mark.parametrize(("diversity", "strategy"), VALID_PAIRS)
 def test_gamma_zero_is_top_m(diversity, strategy):
-    if diversity == "mmd" and strategy == "lazy":
-        pytest.skip("lazy is not defined for MMD")
     rng = np.random.default_rng(5)
     X = rng.normal(size=(40, 2))
     scores = rng.integers(0, 6, size=40).astype(float)  # many ties: stable order decides
@@ -264,6 +268,8 @@ def _bad_cases():
         ((scores, X, 3), {"gamma": -0.1}, ValueError, "gamma"),
         ((scores, X, 3), {"gamma": np.nan}, (ValueError, TypeError), "gamma"),
         ((scores, X, 3), {"gamma": "best"}, ValueError, "gamma"),
+        ((scores, X, 3), {"gamma": True}, TypeError, "gamma"),
+        ((scores, X, True), {}, TypeError, "n_points"),
         ((scores, X[:9], 3), {}, ValueError, "scores"),
         ((scores[:9], X, 3), {}, ValueError, "X"),
         ((nan_scores, X, 3), {}, ValueError, "scores"),
@@ -360,12 +366,9 @@ def _quota_instance():
     return scores, X, groups
 
 
-@pytest.mark.parametrize("strategy", ["greedy", "lazy", "stochastic"])
-@pytest.mark.parametrize("diversity", DIVERSITIES)
+@pytest.mark.parametrize(("diversity", "strategy"), VALID_PAIRS)
 @pytest.mark.parametrize("gamma", [0.0, "mid"])
 def test_min_per_group_is_met(diversity, strategy, gamma):
-    if diversity == "mmd" and strategy == "lazy":
-        pytest.skip("lazy is not defined for MMD")
     scores, X, groups = _quota_instance()
     gamma = GAMMAS[diversity][0] if gamma == "mid" else gamma
     unconstrained = select_diverse(scores, X, 7, diversity=diversity, gamma=gamma, bandwidth=1.0)
@@ -528,11 +531,10 @@ def laplacian(A, B):
     return np.exp(-np.abs(A[:, None, :] - B[None, :, :]).sum(axis=-1))
 
 
-@pytest.mark.parametrize("strategy", ["greedy", "lazy"])
-@pytest.mark.parametrize("diversity", ["sum_redundancy", "facility_location", "mmd"])
+@pytest.mark.parametrize(
+    ("diversity", "strategy"), [p for p in VALID_PAIRS if p[1] != "stochastic"]
+)
 def test_callable_kernel(diversity, strategy):
-    if diversity == "mmd" and strategy == "lazy":
-        pytest.skip("lazy is not defined for MMD")
     scores, X = _instance(n=25, seed=19)
     K = laplacian(X, X)
     gamma = GAMMAS[diversity][1]
