@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import BLOCK_BYTES
-
 DIVERSITY_NAMES = ("sum_redundancy", "facility_location", "mmd")
 
 
@@ -94,15 +92,14 @@ class FacilityLocation(_Diversity):
         cand = np.arange(self.n) if candidates is None else np.asarray(candidates)
         if not self.selected:
             return self.initial_gains()[cand]
-        out = np.empty(len(cand))
-        step = max(1, min(len(cand), BLOCK_BYTES // (8 * self.n)))
-        for start in range(0, len(cand), step):
-            cols = cand[start : start + step]
-            K = self.kernel.columns(cols)
-            K -= self._cur[:, None]
-            np.maximum(K, 0.0, out=K)
-            out[start : start + step] = K.sum(axis=0)
-        return out
+        cur = self._cur.astype(self.kernel.dtype)
+
+        def reduce(tile, rows):
+            tile -= cur[rows, None]
+            np.maximum(tile, 0.0, out=tile)
+            return tile.sum(axis=0, dtype=np.float64)
+
+        return self.kernel.reduce_columns(cand, reduce)
 
     def add(self, v):
         np.maximum(self._cur, self.kernel.column(v), out=self._cur)

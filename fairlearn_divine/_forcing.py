@@ -59,6 +59,8 @@ from ._warnings import ApproximationWarning
 __all__ = ["ForcingSubset", "minimal_forcing_subset"]
 
 UPDATES = ("newton", "retrain")
+#: Absolute tolerance on the loss gap (cvxpy solvers return +-1e-18 for an inactive constraint).
+_GAP_TOL = 1e-10
 
 
 class ForcingSubset(Bunch):
@@ -125,7 +127,7 @@ class _CvxpyStep:
         if self.solver.upper() == "CLARABEL":
             options = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
         elif self.solver.upper() == "OSQP":
-            options = {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iter": 200_000, "polish": True}
+            options = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 200_000, "polishing": True}
         self.problem.solve(solver=self.solver, **options)
         status = self.problem.status
         unconstrained = -scipy.linalg.cho_solve(chol, g)
@@ -358,7 +360,7 @@ def minimal_forcing_subset(
                     "index": None,
                 }
             )
-            if gap <= delta:
+            if gap <= delta + _GAP_TOL:  # an inactive constraint costs 0 (up to solver noise)
                 break
             theta_c = theta + D
             gain = state.c * (state.losses(theta_c) - state.losses(theta))
@@ -377,6 +379,7 @@ def minimal_forcing_subset(
                 model = _refit(estimator, X, y, sample_weight, keep)
                 n_refits += 1
                 view = make_view(model, X, y, sample_weight=sample_weight)
+                xt = view.transform(x_row)  # a refitted pipeline transforms x anew
                 state = _State(view, keep.copy())
         if message or not verify:
             break
@@ -414,6 +417,7 @@ def minimal_forcing_subset(
             break
         # continue from the refit
         view = make_view(model, X, y, sample_weight=sample_weight)
+        xt = view.transform(x_row)  # a refitted pipeline transforms x anew
         state = _State(view, keep.copy())
     bar.close()
     if not verify and not message:

@@ -352,6 +352,12 @@ class _Problem:
         self.quota = _Quota(groups, min_per_group, self.n, self.m)
         self.kernel, self.bandwidth = _make_kernel(self.X, kernel, bandwidth, random_state)
         self.div = make_diversity(diversity, self.kernel, self.n)
+        if strategy == "lazy" and not self.div.is_submodular:
+            raise ValueError(
+                "strategy='lazy' is exact only for a submodular diversity; MMD (and user "
+                "functions declaring is_submodular=False) need strategy='greedy' or "
+                "'stochastic'."
+            )
         self.diversity_name = diversity if isinstance(diversity, str) else type(diversity).__name__
         if strategy == "greedy" and self.diversity_name == "facility_location" and self.n > 5000:
             warnings.warn(
@@ -704,9 +710,9 @@ def select_diverse_influential(
         selection_options.get("kernel", "rbf"),
         selection_options.get("bandwidth", "median"),
         "greedy",
-        0.01,
-        None,
-        None,
+        selection_options.get("epsilon", 0.01),
+        selection_options.get("groups"),
+        selection_options.get("min_per_group"),
         random_state,
     )
     gamma_raw = selection.gamma
@@ -716,7 +722,7 @@ def select_diverse_influential(
     keep = np.ones(n, dtype=bool)
     sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
     for _ in range(n_points):
-        cand = np.flatnonzero(keep)
+        cand = np.flatnonzero(problem.quota.allowed(div.selected, keep))
         total = current[cand] + gamma_raw * div.gains(cand) if gamma_raw else current[cand]
         v = int(cand[int(np.argmax(total))])
         div.add(v)
