@@ -73,6 +73,7 @@ from tqdm.auto import tqdm
 from ._linalg import HessianSolver
 from ._models import DifferentiableModel, _encode_y, make_view
 from ._objectives import encode_sensitive_features, resolve_objective
+from ._refit import NewtonRefitter, newton_refit_supported
 from ._warnings import ApproximationWarning
 
 __all__ = ["ImportanceResult", "training_point_importance"]
@@ -493,7 +494,6 @@ def _refit_method(estimator, X, y, sample_weight, ctx, options, runtime, *, kind
     n_jobs = runtime["n_jobs"]
     progress = runtime["progress"]
     indices = options.pop("indices", None)
-    _no_options(options, method)
     if isinstance(estimator, DifferentiableModel):
         raise TypeError(
             f"method={method!r} refits an sklearn estimator; a DifferentiableModel is only "
@@ -501,15 +501,43 @@ def _refit_method(estimator, X, y, sample_weight, ctx, options, runtime, *, kind
         )
     if not is_classifier(estimator):
         raise TypeError(f"estimator must be a fitted classifier, got {type(estimator).__name__}.")
+    refit_solver = options.pop("refit_solver", "auto")
+    if refit_solver not in ("auto", "newton", "estimator"):
+        raise ValueError(
+            f"refit_solver must be 'auto', 'newton' or 'estimator', got {refit_solver!r}."
+        )
+    _no_options(options, method)
     n = _n_rows(X)
     rows = np.arange(n) if indices is None else _check_indices(indices, n)
-    template, warm = _prepare_refit_estimator(estimator, warm_start, refit_tol)
     flip_to = None
     if kind == "flip":
         classes = ctx.classes
         y_idx = _encode_y(y, classes)
         P_train = _predict_proba(estimator, X, classes)
         flip_to = classes[_flipped_labels(P_train, y_idx)]
+    use_newton = refit_solver == "newton" or (
+        refit_solver == "auto" and newton_refit_supported(estimator)
+    )
+    if use_newton:
+        if not newton_refit_supported(estimator):
+            raise ValueError(
+                "refit_solver='newton' needs a bare LogisticRegression with an L2 penalty and no "
+                f"class_weight; got {estimator!r}."
+            )
+        return _newton_refits(
+            estimator,
+            X,
+            y,
+            sample_weight,
+            ctx,
+            rows,
+            kind,
+            flip_to,
+            refit_tol,
+            runtime,
+            method,
+        )
+    template, warm = _prepare_refit_estimator(estimator, warm_start, refit_tol)
     # reference: refit on all data with the same settings (solver error cancels)
     ref = copy.deepcopy(template) if warm else clone(template)
     _fit(ref, X, y, sample_weight)
@@ -544,7 +572,59 @@ def _refit_method(estimator, X, y, sample_weight, ctx, options, runtime, *, kind
         )
     scores = np.full((len(ctx.objectives), n), np.nan)
     scores[:, rows] = (values - base).T
-    info = {"n_refits": len(rows) + 1, "warm_start": warm}
+    info = {"n_refits": len(rows) + 1, "warm_start": warm, "refit_solver": "estimator"}
+    if kind == "flip":
+        info["flipped_labels"] = flip_to
+    return scores, base, info
+
+
+def _newton_task(refitter, theta_ref, Xt_eval, ctx, rows, kind, flip_idx):
+    n = refitter.view.X_.shape[0]
+    everyone = np.arange(n)
+    out = np.empty((len(rows), len(ctx.objectives)))
+    for j, i in enumerate(rows):
+        if kind == "remove":
+            theta = refitter.solve(np.delete(everyone, i), theta_ref)
+        else:
+            y_new = refitter.view.y_.copy()
+            y_new[i] = flip_idx[i]
+            theta = refitter.solve(everyone, theta_ref, y=y_new)
+        out[j] = ctx.values(refitter.proba(Xt_eval, theta))
+    return out
+
+
+def _newton_refits(estimator, X, y, sample_weight, ctx, rows, kind, flip_to, tol, runtime, method):
+    """Exact refits of a bare LogisticRegression by warm-started Newton iterations."""
+    refitter = NewtonRefitter.from_estimator(estimator, X, y, sample_weight=sample_weight, tol=tol)
+    n = _n_rows(X)
+    theta_ref = refitter.solve(np.arange(n), refitter.view.params)  # polished full-data optimum
+    Xt_eval = refitter.view.transform(ctx.X)
+    base = ctx.values(refitter.proba(Xt_eval, theta_ref))
+    flip_idx = None if flip_to is None else _encode_y(flip_to, ctx.classes)
+    n_jobs = runtime["n_jobs"]
+    n_workers = 1 if n_jobs in (None, 1) else max(2, abs(n_jobs))
+    chunks = [
+        c
+        for c in np.array_split(rows, max(1, min(len(rows), 4 * n_workers, len(rows) // 20 or 1)))
+        if len(c)
+    ]
+    bar = _progress_bar(runtime["progress"], len(rows), f"{method} refits")
+    values = np.empty((len(rows), len(ctx.objectives)))
+    pos = 0
+    tasks = (
+        delayed(_newton_task)(refitter, theta_ref, Xt_eval, ctx, chunk, kind, flip_idx)
+        for chunk in chunks
+    )
+    for vals, chunk in zip(
+        Parallel(n_jobs=n_jobs, return_as="generator")(tasks), chunks, strict=True
+    ):
+        values[pos : pos + len(chunk)] = vals
+        pos += len(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    scores = np.full((len(ctx.objectives), n), np.nan)
+    scores[:, rows] = (values - base).T
+    info = {"n_refits": len(rows) + 1, "warm_start": True, "refit_solver": "newton"}
     if kind == "flip":
         info["flipped_labels"] = flip_to
     return scores, base, info

@@ -324,18 +324,20 @@ class _GLMView(DifferentiableModel):
         return F.reshape(n, K * self.n_cols, S.shape[2])
 
     def hessian(self):
-        P = self._train_proba()
+        return self._hessian_at(self.X_, self.objective_weights_, self._train_proba())
+
+    def _hessian_at(self, Xt, c, P):
+        """Hessian of sum_i c_i l_i + penalty on rows Xt with probabilities P."""
         A = self._curvature(P)
-        c = self.objective_weights_
         K, nc, d = self.n_outputs, self.n_cols, self.n_features
         H = np.zeros((K * nc, K * nc))
         for k in range(K):
             for j in range(k, K):
                 w = c * A[:, k, j]
                 block = np.empty((nc, nc))
-                block[:d, :d] = _weighted_gram(self.X_, w)
+                block[:d, :d] = _weighted_gram(Xt, w)
                 if self.fit_intercept:
-                    xw = _rmatmul(self.X_, w)
+                    xw = _rmatmul(Xt, w)
                     block[:d, d] = xw
                     block[d, :d] = xw
                     block[d, d] = w.sum()
