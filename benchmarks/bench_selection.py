@@ -4,7 +4,9 @@ Every case runs in its **own subprocess**, so that peak memory of one case does 
 next. In the child: the data are generated (seeded Gaussian, or a seeded mixture of 50
 Gaussians), the call is warmed up on a tiny input (imports, numba JIT for apricot), then
 
-* ``time``: best wall time of ``--repeats`` calls (``time.perf_counter``);
+* ``time``: best wall time of ``--repeats`` calls (``time.perf_counter``); ``CPU``: the
+  smallest process CPU time (``time.process_time``) of those calls, which on a loaded machine
+  with ``--threads 1`` is the better measure of the work done;
 * ``dRSS``: the increase of the process's peak resident set size (``ru_maxrss``) over its value
   just before the timed calls, i.e. the peak memory the call adds on top of the data;
 * ``traced``: the ``tracemalloc`` peak of one further call (Python and numpy allocations; numba's
@@ -125,11 +127,12 @@ def child(spec):
     if spec.get("zero_scores"):
         scores = np.zeros_like(scores)
     rss0 = _maxrss_mb()
-    times = []
+    times, cpus = [], []
     for _ in range(spec["repeats"]):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         idx = call(scores, X)
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
     rss1 = _maxrss_mb()
     traced = None
     if spec.get("trace", True):
@@ -142,6 +145,7 @@ def child(spec):
     out = {
         "time": min(times),
         "times": times,
+        "cpu": min(cpus),
         "rss_before_mb": rss0,
         "rss_peak_mb": rss1,
         "drss_mb": rss1 - rss0,
@@ -358,22 +362,28 @@ def main(argv=None):
         _print_row(case, spec, r, peer_spec, rp)
     print()
     print(
-        "| case | ours | time (s) | dRSS (MB) | traced (MB) | peer | peer time (s) | "
-        "peer dRSS (MB) | peer / ours time |"
+        "| case | ours | time (s) | CPU (s) | dRSS (MB) | traced (MB) | peer | peer time (s) | "
+        "peer CPU (s) | peer dRSS (MB) | peer / ours time | peer / ours CPU |"
     )
-    print("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for case, spec, r, peer_spec, rp in rows:
         ok = "error" not in r
-        t = f"{r['time']:.3f}" if ok else "error"
+        t, c = (f"{r['time']:.3f}", f"{r['cpu']:.3f}") if ok else ("error", "-")
         if rp is not None and "error" not in rp:
-            ratio = f"{rp['time'] / r['time']:.2f}x" if ok else "-"
-            peer = (peer_spec["label"], f"{rp['time']:.3f}", fmt_mb(rp["drss_mb"]), ratio)
+            peer = (
+                peer_spec["label"],
+                f"{rp['time']:.3f}",
+                f"{rp['cpu']:.3f}",
+                fmt_mb(rp["drss_mb"]),
+                f"{rp['time'] / r['time']:.2f}x" if ok else "-",
+                f"{rp['cpu'] / r['cpu']:.2f}x" if ok else "-",
+            )
         elif rp is not None:
-            peer = (peer_spec["label"], "error", "-", "-")
+            peer = (peer_spec["label"], "error", "-", "-", "-", "-")
         else:
-            peer = ("-", "-", "-", "-")
+            peer = ("-",) * 6
         print(
-            f"| {case} | {spec['label']} | {t} | {fmt_mb(r.get('drss_mb'))} | "
+            f"| {case} | {spec['label']} | {t} | {c} | {fmt_mb(r.get('drss_mb'))} | "
             f"{fmt_mb(r.get('traced_mb'))} | " + " | ".join(peer) + " |"
         )
     for case, _spec, r, _peer_spec, rp in rows:
@@ -405,8 +415,9 @@ def _print_row(case, spec, r, peer_spec, rp):
             print(f"      {peer_spec['label']}: ERROR {rp['error']}")
         else:
             print(
-                f"      {peer_spec['label']}: best {rp['time']:.3f} s, dRSS {rp['drss_mb']:.0f} "
-                f"MB, peak RSS {rp['rss_peak_mb']:.0f} MB, traced {fmt_mb(rp['traced_mb'])} MB"
+                f"      {peer_spec['label']}: best {rp['time']:.3f} s, CPU {rp['cpu']:.3f} s, "
+                f"dRSS {rp['drss_mb']:.0f} MB, peak RSS {rp['rss_peak_mb']:.0f} MB, "
+                f"traced {fmt_mb(rp['traced_mb'])} MB"
             )
     sys.stdout.flush()
 
