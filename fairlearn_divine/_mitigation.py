@@ -151,7 +151,10 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     n_harmful_ : int
         Number of scored rows with a negative score (harmful).
     stopped_early_ : bool
-        True when fewer harmful points than the budget existed.
+        True when fewer harmful points than the budget existed (or a recalculation round found
+        the metric undefined on the remaining data).
+    stop_reason_ : str or None
+        Why it stopped early.
     classes_, n_features_in_, feature_names_in_ :
         As fitted.
 
@@ -245,6 +248,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self._check_params()
         validate_data(self, X, y, skip_check_array=True)
         X = _as_indexable(X)
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         n = _n_rows(X)
@@ -263,12 +267,15 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             inner_params = dict(routed.estimator.fit)
         else:
             inner_params = {} if sample_weight is None else {"sample_weight": sample_weight}
-        weights = np.ones(n) if sample_weight is None else sample_weight
+        # the weights the inner estimator is fitted (and scored) with: only what reaches it
+        routed_weight = inner_params.get("sample_weight")
+        weights = np.ones(n) if routed_weight is None else np.asarray(routed_weight, dtype=float)
         objective = resolve_objective(self.objective)
 
         self.scores_ = None
         self.n_harmful_ = 0
         self.stopped_early_ = False
+        self.stop_reason_ = None
         removed = np.array([], dtype=np.intp)
         fit_rows = np.arange(n)
         if sensitive_features is None and objective.requires_sensitive_features:
@@ -331,16 +338,25 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 params["sample_weight"] = weights[rows]
             model.fit(_take(X, rows), y[rows], **params)
             sw = weights[rows] if "sample_weight" in params else None
-            result = training_point_importance(
-                model,
-                _take(X, rows),
-                y[rows],
-                method=self.method,
-                objective=self.objective,
-                sensitive_features=None if sf is None else sf[rows],
-                sample_weight=sw,
-                **eval_kwargs,
-            )
+            try:
+                result = training_point_importance(
+                    model,
+                    _take(X, rows),
+                    y[rows],
+                    method=self.method,
+                    objective=self.objective,
+                    sensitive_features=None if sf is None else sf[rows],
+                    sample_weight=sw,
+                    **eval_kwargs,
+                )
+            except ValueError as err:
+                if first:
+                    raise
+                # a recalculation round can empty a group's positives (or negatives): the metric
+                # is then undefined on the remaining data, so stop with what was removed
+                self.stopped_early_ = True
+                self.stop_reason_ = str(err)
+                break
             if first:
                 scores[rows] = result.scores
                 self.n_harmful_ = int(np.sum(result.scores < 0))
@@ -357,6 +373,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             alive[rows[picked]] = False
             if len(picked) < k:
                 self.stopped_early_ = True
+                self.stop_reason_ = "no more harmful points"
                 break
         self.scores_ = scores
         return np.array(removed, dtype=np.intp), score_rows
