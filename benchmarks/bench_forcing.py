@@ -51,8 +51,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
@@ -204,7 +204,7 @@ def main():
                     print(f"{'':>8} {solver:>9} warning: {str(w.message)[:80]}")
                 per = dt / max(len(r.trace), 1)
                 a, b = ref.indices.tolist(), r.indices.tolist()
-                prefix = next((k for k, (u, v) in enumerate(zip(a, b)) if u != v),
+                prefix = next((k for k, (u, v) in enumerate(zip(a, b, strict=False)) if u != v),
                               min(len(a), len(b)))
                 print(f"{t:>8d} {solver:>9} {len(r.trace):>5d} {1e3 * per:>8.1f} "
                       f"{per / per_ref:>6.1f} {str(a == b):>6} {prefix:>6d}/{len(a):<6d}")

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.datasets import make_moons
 from sklearn.linear_model import LogisticRegression
 
