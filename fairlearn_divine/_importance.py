@@ -650,12 +650,24 @@ def _no_options(options, method):
         raise TypeError(f"Unknown option(s) for method={method!r}: {sorted(options)}.")
 
 
-#: Importance methods by name. Data Shapley (a separate piece of work) registers here.
+def _data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
+    from ._shapley import data_shapley
+
+    if isinstance(estimator, DifferentiableModel) or not is_classifier(estimator):
+        raise TypeError(
+            "method='data_shapley' refits a scikit-learn classifier; got "
+            f"{type(estimator).__name__}."
+        )
+    return data_shapley(estimator, X, y, sample_weight, ctx, options, runtime)
+
+
+#: Importance methods by name.
 METHODS = {
     "influence": _influence,
     "one_step_newton": _one_step_newton,
     "loo": _loo,
     "counterfactual": _counterfactual,
+    "data_shapley": _data_shapley,
 }
 
 
@@ -741,10 +753,7 @@ def training_point_importance(
     (2050,)
     """
     if method not in METHODS:
-        hint = (
-            " Data Shapley is not available in this version." if method == "data_shapley" else ""
-        )
-        raise ValueError(f"Unknown method {method!r}. Valid methods: {', '.join(METHODS)}.{hint}")
+        raise ValueError(f"Unknown method {method!r}. Valid methods: {', '.join(METHODS)}.")
     single = not isinstance(objective, list | tuple)
     objectives = [resolve_objective(o) for o in ([objective] if single else objective)]
     if not objectives:

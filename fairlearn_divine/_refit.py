@@ -58,8 +58,7 @@ class NewtonRefitter:
             raise TypeError("NewtonRefitter needs a logistic regression view.")
         return cls(view, tol=tol)
 
-    def _objective(self, Xt, yr, c, theta):
-        P = self.view._proba_t(Xt, theta)
+    def _objective(self, P, yr, c, theta):
         p = np.clip(P[np.arange(len(yr)), yr], np.finfo(float).tiny, 1.0)
         return float(-(c * np.log(p)).sum() + 0.5 * (self._rho * theta**2).sum())
 
@@ -85,8 +84,9 @@ class NewtonRefitter:
             c = c * weights
         scale = float(c.sum()) + 1.0
         theta = np.array(theta0, dtype=float, copy=True)
+        P = view._proba_t(Xt, theta)
+        f = self._objective(P, yr, c, theta)
         for _ in range(self.max_iter):
-            P = view._proba_t(Xt, theta)
             R = view._residuals(P, yr)
             g = view._rmat(Xt, R * c[:, None]) + self._rho * theta
             if np.max(np.abs(g)) <= self.tol * scale:
@@ -102,17 +102,20 @@ class NewtonRefitter:
                 )
             except np.linalg.LinAlgError:
                 step = np.linalg.lstsq(H, g, rcond=None)[0]
-            # backtracking keeps Newton globally convergent on this convex objective
-            f0 = self._objective(Xt, yr, c, theta)
+            # backtracking (Armijo) keeps Newton globally convergent on this convex objective;
+            # the probabilities at the accepted point serve the next gradient
             t = 1.0
+            decrease = float(g @ step)
             while t > 1e-8:
                 cand = theta - t * step
-                if self._objective(Xt, yr, c, cand) <= f0 - 1e-4 * t * float(g @ step):
+                P_cand = view._proba_t(Xt, cand)
+                f_cand = self._objective(P_cand, yr, c, cand)
+                if f_cand <= f - 1e-4 * t * decrease:
                     break
                 t *= 0.5
             else:  # no decrease representable in floating point: converged to precision
                 break
-            theta = cand
+            theta, P, f = cand, P_cand, f_cand
             self.n_newton_steps += 1
         return theta
 

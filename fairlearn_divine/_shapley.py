@@ -1,0 +1,336 @@
+"""Data Shapley by truncated Monte Carlo (Ghorbani & Zou 2019), with standard errors.
+
+For a cost ``f`` (lower is better) the value of a subset S of the training data is
+:math:`f(S)`, the cost of the estimator fitted on S, and point *i*'s Data Shapley value is
+
+.. math:: \\phi_i = \\mathbb{E}_\\pi\\bigl[f(P_i^\\pi) - f(P_i^\\pi \\cup \\{i\\})\\bigr],
+
+the expected decrease of the cost when *i* joins the points preceding it in a uniformly random
+permutation :math:`\\pi`. Same sign convention as every score in the package: positive = the
+point helps, negative = harmful.
+
+Conventions (documented and tested): the empty set predicts the training majority class (by
+total sample weight); a subset whose labels are all one class predicts that class.
+
+Truncated Monte Carlo
+---------------------
+Each permutation is scanned prefix by prefix; once every objective is within
+:math:`\\tau \\max(|f(D)|, 0.01 |f(\\emptyset) - f(D)|)` of the full-data value :math:`f(D)`
+(:math:`\\tau` = ``truncation_tolerance``), the remaining marginals are set to 0. The floor at 1%
+of the total range is an absolute rule: truncation relative to :math:`f(D)` alone would never
+trigger when :math:`f(D) \\approx 0`, as fairness gaps often are.
+Prefix refits are warm-started from the previous prefix's solution: for a bare
+``LogisticRegression`` by exact Newton iterations (:mod:`fairlearn_divine._refit`), otherwise by
+the estimator's own ``warm_start`` where it has one. With ``antithetic=True`` each sampled
+permutation is paired with its reverse, and the pair's mean marginal is one sample.
+
+Convergence: per-point standard errors ``scores_stderr`` (the standard deviation of the
+per-sample marginals over the square root of the number of samples); sampling stops when
+``max(stderr) <= convergence_tolerance * max(|scores|)`` after ``min_permutations``, or at
+``n_permutations`` or ``max_time``. Sample *t* is generated from
+``SeedSequence([seed, t])``, so a given ``random_state`` gives the same result for any
+``n_jobs`` and joblib backend (except when ``max_time`` stops the run), and a run resumed from
+its ``checkpoint`` file equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import warnings
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
+
+from ._refit import NewtonRefitter, newton_refit_supported
+
+_ROUND = 8  # samples per round: convergence is checked between rounds (independent of n_jobs)
+
+
+class _EstimatorPrefix:
+    """Fits the estimator on prefixes with scikit-learn (warm-started where supported)."""
+
+    def __init__(self, estimator, X, y, sample_weight, ctx):
+        from ._importance import _fit, _predict_proba, _take
+
+        self.estimator = estimator
+        self.X, self.y, self.sample_weight, self.ctx = X, y, sample_weight, ctx
+        self._fit, self._proba, self._take = _fit, _predict_proba, _take
+        self.warm = "warm_start" in estimator.get_params()
+        self.reset()
+
+    def reset(self):
+        self.model = None
+        self.model_classes = None
+
+    def values(self, rows, classes_present):
+        if self.model is not None and self.warm and self.model_classes == classes_present:
+            model = self.model
+        else:
+            model = clone(self.estimator)
+            if self.warm:
+                model.set_params(warm_start=True)
+        sw = None if self.sample_weight is None else self.sample_weight[rows]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self._fit(model, self._take(self.X, rows), self.y[rows], sw)
+        self.model, self.model_classes = model, classes_present
+        return self.ctx.values(self._proba(model, self.ctx.X, self.ctx.classes))
+
+
+class _NewtonPrefix:
+    """Exact LogisticRegression refits on prefixes by warm-started Newton iterations."""
+
+    def __init__(self, refitter, Xt_eval, ctx, fallback):
+        self.refitter = refitter
+        self.Xt_eval = Xt_eval
+        self.ctx = ctx
+        self.fallback = fallback
+        self.n_classes = len(ctx.classes)
+        self.zero = np.zeros_like(refitter.view.params)
+        self.reset()
+
+    def reset(self):
+        self.theta = None
+        self.fallback.reset()
+
+    def values(self, rows, classes_present):
+        if len(classes_present) < self.n_classes:  # sklearn would fit fewer classes
+            self.theta = None
+            return self.fallback.values(rows, classes_present)
+        start = self.zero if self.theta is None else self.theta
+        self.theta = self.refitter.solve(rows, start)
+        return self.ctx.values(self.refitter.proba(self.Xt_eval, self.theta))
+
+
+def _constant_values(ctx, class_index):
+    proba = np.zeros((len(ctx.y_idx), len(ctx.classes)))
+    proba[:, class_index] = 1.0
+    return ctx.values(proba)
+
+
+def _one_permutation(perm, prefix, y_idx, ctx, f_empty, f_full, tol_abs):
+    """Marginals f(P) - f(P + i) along one permutation, with truncation."""
+    n, m = len(perm), len(f_full)
+    marg = np.zeros((n, m))
+    prefix.reset()
+    f_prev = f_empty
+    seen = np.zeros(len(ctx.classes), dtype=bool)
+    n_evaluated = 0
+    for j in range(n):
+        i = perm[j]
+        seen[y_idx[i]] = True
+        present = tuple(np.flatnonzero(seen))
+        if len(present) == 1:
+            values = _constant_values(ctx, present[0])
+        else:
+            values = prefix.values(np.sort(perm[: j + 1]), present)
+        n_evaluated += 1
+        marg[i] = f_prev - values
+        f_prev = values
+        if np.all(np.abs(values - f_full) <= tol_abs):
+            break  # truncation: the remaining marginals are 0
+    return marg, n_evaluated
+
+
+def _samples(ts, seed, n, antithetic, prefix, y_idx, ctx, f_empty, f_full, tol_abs, limit):
+    """Samples ts: mean marginals of each permutation (and its reverse if antithetic)."""
+    out = []
+    with threadpool_limits(1) if limit else _nullcontext():
+        for t in ts:
+            rng = np.random.default_rng(np.random.SeedSequence([seed, t]))
+            perm = rng.permutation(n)
+            args = (prefix, y_idx, ctx, f_empty, f_full, tol_abs)
+            marg, k = _one_permutation(perm, *args)
+            if antithetic:
+                marg2, k2 = _one_permutation(perm[::-1], *args)
+                marg, k = 0.5 * (marg + marg2), k + k2
+            out.append((marg, k))
+    return out
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _signature(estimator, n, m, seed, antithetic, tol, names):
+    text = repr(
+        (
+            type(estimator).__name__,
+            estimator.get_params(deep=False).keys(),
+            n,
+            m,
+            seed,
+            antithetic,
+            tol,
+            tuple(names),
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
+    """Truncated Monte Carlo Data Shapley; returns (scores (m, n), base (m,), info)."""
+    from ._importance import _encode_y, _fit, _n_rows, _no_options, _predict_proba
+
+    n_permutations = options.pop("n_permutations", None)
+    max_time = options.pop("max_time", None)
+    truncation_tolerance = options.pop("truncation_tolerance", 0.01)
+    convergence_tolerance = options.pop("convergence_tolerance", 0.05)
+    min_permutations = options.pop("min_permutations", 20)
+    antithetic = options.pop("antithetic", True)
+    checkpoint = options.pop("checkpoint", None)
+    refit_solver = options.pop("refit_solver", "auto")
+    _no_options(options, "data_shapley")
+    if n_permutations is None:
+        n_permutations = 1000
+    for name, value, lo in (
+        ("n_permutations", n_permutations, 1),
+        ("min_permutations", min_permutations, 1),
+    ):
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < lo:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    for name, value in (
+        ("truncation_tolerance", truncation_tolerance),
+        ("convergence_tolerance", convergence_tolerance),
+    ):
+        if not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a non-negative float, got {value!r}.")
+    if max_time is not None and not (isinstance(max_time, int | float) and max_time > 0):
+        raise ValueError(f"max_time must be a positive number of seconds, got {max_time!r}.")
+    if refit_solver not in ("auto", "newton", "estimator"):
+        raise ValueError(
+            f"refit_solver must be 'auto', 'newton' or 'estimator', got {refit_solver!r}."
+        )
+
+    y = np.asarray(y)
+    n = _n_rows(X)
+    m = len(ctx.objectives)
+    classes = ctx.classes
+    y_idx = _encode_y(y, classes)
+    rs = runtime["random_state"]
+    if rs is None or isinstance(rs, np.random.RandomState):
+        seed = int(check_random_state(rs).randint(2**31 - 1))
+    else:
+        seed = int(rs)
+
+    # full-data and empty-set values
+    full = clone(estimator)
+    _fit(full, X, y, sample_weight)
+    f_full = ctx.values(_predict_proba(full, ctx.X, classes))
+    weights = np.ones(n) if sample_weight is None else sample_weight
+    majority = int(np.argmax(np.bincount(y_idx, weights=weights, minlength=len(classes))))
+    f_empty = _constant_values(ctx, majority)
+    tol_abs = truncation_tolerance * np.maximum(
+        np.abs(f_full), np.maximum(0.01 * np.abs(f_empty - f_full), 1e-12)
+    )
+
+    fallback = _EstimatorPrefix(estimator, X, y, sample_weight, ctx)
+    use_newton = refit_solver == "newton" or (
+        refit_solver == "auto" and newton_refit_supported(estimator)
+    )
+    if use_newton:
+        if not newton_refit_supported(estimator):
+            raise ValueError(
+                "refit_solver='newton' needs a bare LogisticRegression with an L2 penalty and no "
+                "class_weight."
+            )
+        refitter = NewtonRefitter.from_estimator(full, X, y, sample_weight=sample_weight)
+        prefix = _NewtonPrefix(refitter, refitter.view.transform(ctx.X), ctx, fallback)
+    else:
+        prefix = fallback
+
+    per_sample = 2 if antithetic else 1
+    max_samples = max(1, n_permutations // per_sample)
+    min_samples = max(2, min_permutations // per_sample)
+    signature = _signature(
+        estimator, n, m, seed, antithetic, truncation_tolerance, [f.name for f in ctx.objectives]
+    )
+    total = np.zeros((n, m))
+    total_sq = np.zeros((n, m))
+    done = 0
+    n_evaluated = 0
+    if checkpoint is not None and os.path.exists(checkpoint):
+        state = np.load(checkpoint, allow_pickle=False)
+        if str(state["signature"]) != signature:
+            raise ValueError(
+                f"checkpoint {checkpoint!r} belongs to a different run (estimator, data size, "
+                "objectives, seed or sampling options differ); delete it or pass another path."
+            )
+        total, total_sq = state["total"], state["total_sq"]
+        done, n_evaluated = int(state["done"]), int(state["n_evaluated"])
+
+    from ._importance import _progress_bar
+
+    bar = _progress_bar(runtime["progress"], max_samples * per_sample, "data shapley permutations")
+    bar.update(done * per_sample)
+    start = time.perf_counter()
+    converged = False
+    n_jobs = runtime["n_jobs"]
+    parallel = Parallel(n_jobs=n_jobs) if n_jobs not in (None, 1) else None
+    args = (seed, n, antithetic, prefix, y_idx, ctx, f_empty, f_full, tol_abs)
+    while done < max_samples:
+        ts = np.arange(done, min(done + _ROUND, max_samples))
+        if parallel is None:
+            results = _samples(ts, *args, False)
+        else:
+            chunks = [c for c in np.array_split(ts, min(len(ts), abs(n_jobs))) if len(c)]
+            results = [
+                r
+                for part in parallel(delayed(_samples)(c, *args, True) for c in chunks)
+                for r in part
+            ]
+        for marg, k in results:  # in sample order: identical for any n_jobs
+            total += marg
+            total_sq += marg**2
+            n_evaluated += k
+        done += len(ts)
+        bar.update(len(ts) * per_sample)
+        if checkpoint is not None:
+            tmp = f"{checkpoint}.tmp.npz"
+            np.savez(
+                tmp,
+                signature=signature,
+                total=total,
+                total_sq=total_sq,
+                done=done,
+                n_evaluated=n_evaluated,
+            )
+            os.replace(tmp, checkpoint)
+        mean, stderr = _moments(total, total_sq, done)
+        if done >= min_samples and np.all(
+            stderr.max(axis=0) <= convergence_tolerance * np.abs(mean).max(axis=0)
+        ):
+            converged = True
+            break
+        if max_time is not None and time.perf_counter() - start >= max_time:
+            break
+    bar.close()
+    mean, stderr = _moments(total, total_sq, done)
+    info = {
+        "scores_stderr": stderr.T,
+        "n_permutations": done * per_sample,
+        "converged": converged,
+        "mean_prefix_evaluations": n_evaluated / max(done * per_sample, 1),
+        "refit_solver": "newton" if use_newton else "estimator",
+    }
+    return mean.T, f_full, info
+
+
+def _moments(total, total_sq, count):
+    if count == 0:
+        return np.zeros_like(total), np.full_like(total, np.inf)
+    mean = total / count
+    if count < 2:
+        return mean, np.full_like(total, np.inf)
+    var = np.maximum(total_sq / count - mean**2, 0.0) * count / (count - 1)
+    return mean, np.sqrt(var / count)
