@@ -4,6 +4,7 @@ Importance scores follow one sign convention: ``scores[i] = f(theta without i) -
 a cost ``f``; positive means point *i* helps, negative means it is harmful.
 """
 
+from ._explainer import DivineExplainer
 from ._forcing import ForcingSubset, minimal_forcing_subset
 from ._importance import ImportanceResult, training_point_importance
 from ._mitigation import InfluentialPointRemover, removal_curve
@@ -22,6 +23,7 @@ __all__ = [
     "ApproximationWarning",
     "DifferentiableModel",
     "DiverseSelection",
+    "DivineExplainer",
     "EvaluationFunction",
     "ForcingSubset",
     "ImportanceResult",
