@@ -6,14 +6,26 @@ nothing is downloaded.
 """
 
 from ._base import get_data_home
-from ._real import load_adult, load_bank_marketing, load_compas, load_law_school
-from ._synthetic import make_divine_synthetic
+from ._real import (
+    load_adult,
+    load_bank_marketing,
+    load_compas,
+    load_enron1,
+    load_fashion_mnist,
+    load_law_school,
+    load_lsat,
+)
+from ._synthetic import load_synthetic, make_divine_synthetic
 
 __all__ = [
     "get_data_home",
     "load_adult",
     "load_bank_marketing",
     "load_compas",
+    "load_enron1",
+    "load_fashion_mnist",
     "load_law_school",
+    "load_lsat",
+    "load_synthetic",
     "make_divine_synthetic",
 ]

@@ -26,7 +26,15 @@ from sklearn.utils import Bunch
 
 from ._base import _data_file
 
-__all__ = ["load_adult", "load_bank_marketing", "load_compas", "load_law_school"]
+__all__ = [
+    "load_adult",
+    "load_bank_marketing",
+    "load_compas",
+    "load_enron1",
+    "load_fashion_mnist",
+    "load_law_school",
+    "load_lsat",
+]
 
 
 def _frame(X, sensitive, y, target_name):
@@ -44,6 +52,8 @@ def _bunch(X, y, sensitive, *, target_name, descr, test=None):
     bunch = Bunch(
         X=X,
         y=y,
+        data=X,
+        target=y,
         sensitive_features=sensitive,
         frame=_frame(X, sensitive, y, target_name),
         feature_names=list(X.columns),
@@ -58,6 +68,8 @@ def _bunch(X, y, sensitive, *, target_name, descr, test=None):
         bunch.update(
             X_test=X_t,
             y_test=y_t,
+            data_test=X_t,
+            target_test=y_t,
             sensitive_features_test=s_t,
             frame_test=_frame(X_t, s_t, y_t, target_name),
         )
@@ -355,3 +367,131 @@ def load_bank_marketing(*, data_home=None, age_threshold=25, drop_duration=False
     group = np.where(df["age"].to_numpy() >= t, f"age >= {t}", f"age < {t}")
     sensitive = pd.Series(group, name="age_group")
     return _bunch(X, y, sensitive, target_name="y", descr=_BANK_DESCR)
+
+
+def load_lsat(*, data_home=None):
+    """The LSAT / law school data set as the DIVINE paper uses it (alias of load_law_school).
+
+    See :func:`load_law_school`.
+    """
+    return load_law_school(data_home=data_home)
+
+
+# --------------------------------------------------------------------------------------------
+# Fashion-MNIST and Enron1
+
+
+def _read_idx(path):
+    import gzip
+
+    with gzip.open(path, "rb") as handle:
+        raw = handle.read()
+    magic = int.from_bytes(raw[:4], "big")
+    ndim = magic & 0xFF
+    shape = tuple(int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+
+def load_fashion_mnist(*, data_home=None, classes=None):
+    """Fashion-MNIST (Zalando, 2017): 60,000 training and 10,000 test images, 28 x 28.
+
+    Parameters
+    ----------
+    data_home : str or path-like, optional
+    classes : sequence of int, optional
+        Keep only these labels (e.g. ``(0, 6)`` for T-shirt vs shirt).
+
+    Returns
+    -------
+    Bunch
+        ``X``/``data`` (float64 in [0, 1], shape (n, 784)), ``y``/``target`` (int labels),
+        ``X_test``, ``y_test``, ``images`` (uint8, (n, 28, 28)), ``target_names``,
+        ``sensitive_features`` (None: there is no protected attribute), ``DESCR``.
+    """
+    parts = {
+        "X": "train-images-idx3-ubyte.gz",
+        "y": "train-labels-idx1-ubyte.gz",
+        "X_test": "t10k-images-idx3-ubyte.gz",
+        "y_test": "t10k-labels-idx1-ubyte.gz",
+    }
+    raw = {k: _read_idx(_data_file(data_home, "fashion_mnist", f)) for k, f in parts.items()}
+    keep = slice(None)
+    keep_t = slice(None)
+    if classes is not None:
+        classes = [int(c) for c in classes]
+        bad = [c for c in classes if not 0 <= c <= 9]
+        if bad:
+            raise ValueError(f"classes must be labels in 0..9, got {bad}.")
+        keep = np.isin(raw["y"], classes)
+        keep_t = np.isin(raw["y_test"], classes)
+    images, images_t = raw["X"][keep], raw["X_test"][keep_t]
+    X = images.reshape(len(images), -1) / 255.0
+    X_t = images_t.reshape(len(images_t), -1) / 255.0
+    y, y_t = raw["y"][keep].astype(int), raw["y_test"][keep_t].astype(int)
+    return Bunch(
+        X=X,
+        y=y,
+        data=X,
+        target=y,
+        X_test=X_t,
+        y_test=y_t,
+        data_test=X_t,
+        target_test=y_t,
+        images=images,
+        images_test=images_t,
+        target_names=list(FASHION_MNIST_CLASSES),
+        sensitive_features=None,
+        DESCR="Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), MIT licence; 10 classes, 28x28.",
+    )
+
+
+def load_enron1(*, data_home=None):
+    """Enron1 spam (Metsis et al., CEAS 2006): 3,672 ham and 1,500 spam e-mails.
+
+    Returns
+    -------
+    Bunch
+        ``X``/``data`` (list of str: the e-mail texts, decoded as latin-1), ``y``/``target``
+        (1 = spam, 0 = ham), ``filenames``, ``sensitive_features`` (None), ``DESCR``. Encode
+        the texts in a pipeline (e.g. ``TfidfVectorizer``) as the MFS paper does.
+    """
+    import tarfile
+
+    path = _data_file(data_home, "enron1", "enron1.tar.gz")
+    texts, labels, names = [], [], []
+    with tarfile.open(path, "r:gz") as archive:
+        for member in archive.getmembers():
+            parts = member.name.split("/")
+            if not member.isfile() or len(parts) < 3 or parts[-2] not in ("ham", "spam"):
+                continue
+            raw = archive.extractfile(member).read()
+            texts.append(raw.decode("latin-1"))
+            labels.append(1 if parts[-2] == "spam" else 0)
+            names.append(member.name)
+    order = np.argsort(names)
+    texts = [texts[i] for i in order]
+    y = np.asarray(labels, dtype=int)[order]
+    return Bunch(
+        X=texts,
+        y=y,
+        data=texts,
+        target=y,
+        filenames=[names[i] for i in order],
+        sensitive_features=None,
+        target_names=["ham", "spam"],
+        DESCR="Enron1 spam (Metsis, Androutsopoulos & Paliouras 2006): ham/ and spam/ e-mails.",
+    )

@@ -10,7 +10,7 @@ from scipy.special import expit
 from scipy.stats import multivariate_normal
 from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["make_divine_synthetic"]
+__all__ = ["load_synthetic", "make_divine_synthetic"]
 
 _MEAN_POS = np.array([3.0, 3.0])
 _COV_POS = np.array([[2.0, 1.0], [1.0, 2.0]])
@@ -139,6 +139,8 @@ def make_divine_synthetic(
     bunch = Bunch(
         X=X,
         y=y,
+        data=X,
+        target=y,
         sensitive_features=A,
         is_outlier=is_outlier,
         feature_names=feature_names,
@@ -155,3 +157,14 @@ def make_divine_synthetic(
             frame=frame,
         )
     return bunch
+
+
+def load_synthetic():
+    """The embedded default data set: the DIVINE paper's synthetic data, ``random_state=0``.
+
+    2,050 points (2,000 from two Gaussians plus 50 outlying positives), two features, binary
+    target and a binary sensitive attribute; needs no files. Same as
+    ``make_divine_synthetic(random_state=0)``; use :func:`make_divine_synthetic` for other
+    sizes or draws.
+    """
+    return make_divine_synthetic(random_state=0)
