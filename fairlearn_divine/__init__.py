@@ -4,7 +4,6 @@ Importance scores follow one sign convention: ``scores[i] = f(theta without i) -
 a cost ``f``; positive means point *i* helps, negative means it is harmful.
 """
 
-from ._explainer import DivineExplainer
 from ._forcing import ForcingSubset, minimal_forcing_subset
 from ._importance import ImportanceResult, training_point_importance
 from ._mitigation import InfluentialPointRemover, removal_curve
@@ -37,3 +36,12 @@ __all__ = [
     "tradeoff_curve",
     "training_point_importance",
 ]
+
+
+def __getattr__(name):
+    # DivineExplainer subclasses shap.Explainer: import shap (slow) only when it is asked for
+    if name == "DivineExplainer":
+        from ._explainer import DivineExplainer
+
+        return DivineExplainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,8 +17,15 @@ efficiency axiom.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-import shap
+
+with warnings.catch_warnings():
+    # shap's import touches matplotlib APIs that warn about their own future deprecations
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", PendingDeprecationWarning)
+    import shap
 
 from ._forcing import minimal_forcing_subset
 from ._importance import _check_X, _check_y, _n_rows, training_point_importance
