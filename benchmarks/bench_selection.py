@@ -406,7 +406,7 @@ def _print_row(case, spec, r, peer_spec, rp):
         print(f"[{case}] {spec['label']}: ERROR {r['error']}")
     else:
         print(
-            f"[{case}] {spec['label']}: best {r['time']:.3f} s (all: "
+            f"[{case}] {spec['label']}: best {r['time']:.3f} s, CPU {r['cpu']:.3f} s (all: "
             f"{', '.join(f'{t:.2f}' for t in r['times'])}), dRSS {r['drss_mb']:.0f} MB, "
             f"peak RSS {r['rss_peak_mb']:.0f} MB, traced {fmt_mb(r['traced_mb'])} MB"
         )
