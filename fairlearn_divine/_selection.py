@@ -22,7 +22,8 @@ set and the diversity-only greedy set, :math:`s_R = |R(S_R) - R(\\mathrm{top}_m)
 * ``"pairwise_distance"`` picks the gamma whose S has the largest mean pairwise Euclidean
   distance (the smallest such gamma on ties; the paper's package default);
 * ``"influence_budget"`` picks the largest gamma whose S keeps at least
-  ``1 - influence_budget`` of the top-m influence:
+  ``1 - influence_budget`` of the top-m influence (the largest such sweep point, refined by
+  bisection in log gamma towards the next sweep point):
   :math:`I(S) \\ge I(\\mathrm{top}_m) - b\\, |I(\\mathrm{top}_m)|`.
 
 The result reports ``gamma`` on the raw scale (``select_diverse(..., gamma=result.gamma)``
@@ -63,7 +64,7 @@ __all__ = [
 GAMMA_STRATEGIES = ("pairwise_distance", "influence_budget")
 STRATEGIES = ("greedy", "lazy", "stochastic")
 _LAZY_BATCH = 4
-_LAZY_MAX_BATCH = 256
+_LAZY_MAX_BATCH = 64
 
 
 class DiverseSelection(Bunch):
@@ -540,6 +541,8 @@ def select_diverse(
         k = _pick_gamma(curve, gamma, influence_budget)
         raw, normalized = curve.gammas_raw[k], curve.gammas[k]
         idx = curve.indices[k]
+        if gamma == "influence_budget":
+            raw, normalized, idx = _refine_budget(problem, curve, k, influence_budget)
     else:
         raw, normalized = gamma, np.nan
         idx = problem.run(gamma)
@@ -556,6 +559,29 @@ def select_diverse(
     if curve is not None:
         result["tradeoff"] = curve
     return result
+
+
+def _refine_budget(problem, curve, k, budget, *, n_steps=12):
+    """Bisect (in log gamma) between sweep points k and k + 1 for the largest gamma in budget.
+
+    The sweep's grid is coarse where the selection changes fastest; the budget rule asks for
+    the largest gamma whose selection keeps ``1 - budget`` of the top-m influence.
+    """
+    raw, normalized, idx = curve.gammas_raw[k], curve.gammas[k], curve.indices[k]
+    if k + 1 >= len(curve.gammas) or curve.gammas_raw[k] <= 0:
+        return raw, normalized, idx
+    lo, hi = np.log(curve.gammas_raw[k]), np.log(curve.gammas_raw[k + 1])
+    scale = curve.gammas[k] / curve.gammas_raw[k]
+    floor = 1.0 - budget - 1e-12
+    for _ in range(n_steps):
+        mid = 0.5 * (lo + hi)
+        sel = problem.run(float(np.exp(mid)))
+        kept = problem.describe(sel, np.exp(mid))["influence_retained"]
+        if kept >= floor:
+            lo, raw, idx = mid, float(np.exp(mid)), sel
+        else:
+            hi = mid
+    return raw, raw * scale, idx
 
 
 def _pick_gamma(curve, rule, budget):
