@@ -464,11 +464,16 @@ def test_influence_budget_rule(diversity):
     assert ok.size
     k = ok[-1]
     assert 0 < k < len(gammas) - 1  # the rule is really exercised on this instance
-    np.testing.assert_array_equal(result.indices, curve.indices[k])
-    assert result.gamma == curve.gammas_raw[k]
-    assert result.gamma_normalized == gammas[k]
+    # the largest sweep point within budget, refined by bisection towards the next one
+    assert curve.gammas_raw[k] <= result.gamma < curve.gammas_raw[k + 1]
+    assert result.gamma_normalized == pytest.approx(
+        result.gamma * gammas[k] / curve.gammas_raw[k], rel=1e-12
+    )
     assert result.influence_retained >= 0.8 - 1e-12
+    assert result.influence_retained <= curve.influence_retained[k] + 1e-12
     assert result.gamma_strategy == "influence_budget"
+    again = select_diverse(scores, X, 6, diversity=diversity, gamma=result.gamma, bandwidth=1.0)
+    np.testing.assert_array_equal(again.indices, result.indices)
 
 
 @pytest.mark.parametrize("diversity", DIVERSITIES)
