@@ -4,7 +4,7 @@ Importance scores follow one sign convention: ``scores[i] = f(theta without i) -
 a cost ``f``; positive means point *i* helps, negative means it is harmful.
 """
 
-from ._forcing import ForcingSubset, minimal_forcing_subset
+from ._forcing import ForcingSubset, minimal_forcing_subset, minimal_forcing_subsets
 from ._importance import ImportanceResult, training_point_importance
 from ._mitigation import InfluentialPointRemover, removal_curve
 from ._models import DifferentiableModel
@@ -30,6 +30,7 @@ __all__ = [
     "__version__",
     "make_evaluation_function",
     "minimal_forcing_subset",
+    "minimal_forcing_subsets",
     "removal_curve",
     "select_diverse",
     "select_diverse_influential",

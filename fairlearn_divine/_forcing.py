@@ -56,7 +56,7 @@ from ._importance import _check_sample_weight, _check_X, _check_y, _fit, _n_rows
 from ._models import DifferentiableModel, _GLMView, make_view
 from ._warnings import ApproximationWarning
 
-__all__ = ["ForcingSubset", "minimal_forcing_subset"]
+__all__ = ["ForcingSubset", "minimal_forcing_subset", "minimal_forcing_subsets"]
 
 UPDATES = ("newton", "retrain")
 #: Absolute tolerance on the loss gap (cvxpy solvers return +-1e-18 for an inactive constraint).
@@ -505,4 +505,47 @@ def _bar(progress, total):
     from tqdm.auto import tqdm
 
     disable = (not progress) if progress is not None else None
-    return tqdm(total=total, desc="forcing subset", disable=disable, leave=False)
+    return tqdm(total=total, desc="forcing subsets", disable=disable, leave=False)
+
+
+def minimal_forcing_subsets(estimator, X, y, X_points, *, n_jobs=None, progress=None, **options):
+    """:func:`minimal_forcing_subset` for every row of ``X_points``, in parallel.
+
+    Parameters
+    ----------
+    estimator, X, y : as for :func:`minimal_forcing_subset`
+    X_points : array-like or DataFrame of shape (n_points, n_features)
+        The test points, one subset each.
+    n_jobs : int, optional
+        joblib workers (a ``joblib.parallel_config`` backend such as dask is honoured); the
+        results do not depend on it.
+    progress : bool or None
+        Progress bar over the points.
+    **options
+        Passed to :func:`minimal_forcing_subset`.
+
+    Returns
+    -------
+    list of ForcingSubset
+    """
+    from joblib import Parallel, delayed
+
+    if hasattr(X_points, "iloc"):
+        rows = [X_points.iloc[[j]] for j in range(len(X_points))]
+    else:
+        points = np.asarray(X_points)
+        if points.ndim != 2:
+            raise ValueError(f"X_points must be 2-D, got an array of shape {points.shape}.")
+        rows = list(points)
+    bar = _bar(
+        progress if progress is not None else (None if len(rows) >= 10 else False), len(rows)
+    )
+    out = []
+    for result in Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(minimal_forcing_subset)(estimator, X, y, row, progress=False, **options)
+        for row in rows
+    ):
+        out.append(result)
+        bar.update(1)
+    bar.close()
+    return out

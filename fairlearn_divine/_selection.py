@@ -49,6 +49,7 @@ import numbers
 import warnings
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.utils import Bunch, check_array, check_random_state
 
 from ._diversity import make_diversity
@@ -419,8 +420,7 @@ class _Problem:
         s_R = abs(r_div - r_top) or 1.0
         return s_I, s_R
 
-    def sweep(self, gammas):
-        s_I, s_R = self.scales()
+    def _sweep_rows(self, gammas, s_I, s_R):
         rows = []
         for g in gammas:
             raw = float(g) * s_I / s_R
@@ -428,6 +428,21 @@ class _Problem:
             row = self.describe(idx, raw)
             row["gamma_normalized"] = float(g)
             rows.append(row)
+        return rows
+
+    def sweep(self, gammas, n_jobs=None):
+        s_I, s_R = self.scales()
+        if n_jobs in (None, 1) or len(gammas) < 2:
+            rows = self._sweep_rows(gammas, s_I, s_R)
+        else:  # each worker gets its own copy of the problem (kernel caches included)
+            parts = [p for p in np.array_split(np.asarray(gammas), abs(n_jobs)) if len(p)]
+            rows = [
+                r
+                for chunk in Parallel(n_jobs=n_jobs)(
+                    delayed(self._sweep_rows)(p, s_I, s_R) for p in parts
+                )
+                for r in chunk
+            ]
         curve = Bunch(
             gammas=np.array([r["gamma_normalized"] for r in rows]),
             gammas_raw=np.array([r["gamma"] for r in rows]),
@@ -464,6 +479,7 @@ def select_diverse(
     groups=None,
     min_per_group=None,
     random_state=None,
+    n_jobs=None,
 ):
     """Select ``n_points`` influential and diverse training points (DIVINE).
 
@@ -500,6 +516,8 @@ def select_diverse(
         At least this many selected points from each group (or per group label).
     random_state : int, RandomState or None
         Seeds the bandwidth sample and stochastic greedy.
+    n_jobs : int, optional
+        Run the gamma sweep on this many joblib workers (same result for any ``n_jobs``).
 
     Returns
     -------
@@ -537,7 +555,7 @@ def select_diverse(
     )
     curve = None
     if isinstance(gamma, str):
-        curve = problem.sweep(_check_gammas(gammas))
+        curve = problem.sweep(_check_gammas(gammas), n_jobs=n_jobs)
         k = _pick_gamma(curve, gamma, influence_budget)
         raw, normalized = curve.gammas_raw[k], curve.gammas[k]
         idx = curve.indices[k]
@@ -605,6 +623,7 @@ def tradeoff_curve(
     groups=None,
     min_per_group=None,
     random_state=None,
+    n_jobs=None,
 ):
     """Influence-diversity trade-off of DIVINE selections over a sweep of gamma.
 
@@ -633,7 +652,7 @@ def tradeoff_curve(
         min_per_group,
         random_state,
     )
-    return problem.sweep(_check_gammas(gammas))
+    return problem.sweep(_check_gammas(gammas), n_jobs=n_jobs)
 
 
 def select_diverse_influential(
