@@ -607,3 +607,16 @@ def test_pandas_inputs_match_numpy_and_are_not_mutated():
     assert refit.predict(df.iloc[[5]])[0] != model.predict(df.iloc[[5]])[0]
     pd.testing.assert_frame_equal(df, df_before)
     pd.testing.assert_series_equal(ys, ys_before)
+
+
+def test_many_points_in_parallel_equal_one_by_one():
+    from fairlearn_divine import minimal_forcing_subsets
+
+    X, y = make_moons(100, noise=0.1, random_state=0)
+    model = LogisticRegression(tol=1e-10).fit(X, y)
+    points = X[[0, 2, 5]]
+    many = minimal_forcing_subsets(model, X, y, points, n_jobs=2)
+    for row, result in zip(points, many, strict=True):
+        single = minimal_forcing_subset(model, X, y, row)
+        np.testing.assert_array_equal(single.indices, result.indices)
+        assert single.flipped == result.flipped

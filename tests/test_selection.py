@@ -787,3 +787,14 @@ def test_large_n_selection_memory(n, kwargs):
         tracemalloc.stop()
     assert peak < min(200 * 2**20, n * n * 8 / 2)
     assert len(set(result.indices.tolist())) == 8
+
+
+def test_sweep_in_parallel_equals_serial():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 3))
+    scores = rng.normal(size=400)
+    serial = select_diverse(scores, X, 6, random_state=0)
+    parallel = select_diverse(scores, X, 6, random_state=0, n_jobs=2)
+    np.testing.assert_array_equal(serial.indices, parallel.indices)
+    for key in ("gammas_raw", "influence", "diversity", "mean_pairwise_distance"):
+        np.testing.assert_array_equal(serial.tradeoff[key], parallel.tradeoff[key])
