@@ -1,27 +1,40 @@
-"""Command-line interface: ``fairlearn-divine audit`` and friends.
+"""Command-line interface: ``fairlearn-divine audit``.
 
-``fairlearn-divine audit`` fits a logistic regression on a data set (by default the embedded
-DIVINE synthetic data, so it runs without any files), scores every training point for the log
-loss and for equal accuracy with :func:`fairlearn_divine.training_point_importance`, and prints
-the most harmful points (most negative scores) for each objective.
+``fairlearn-divine audit`` reads a data set (a CSV with ``--data/--target/--sensitive``, one of
+the papers' data sets with ``--dataset``, or by default the embedded DIVINE synthetic data),
+fits a logistic regression (or loads a model saved with skops), and writes one self-contained
+HTML report: accuracy and fairness by group, the most harmful training points and the DIVINE
+points, the influence-diversity trade-off, a map of the data and a removal curve, each with a
+plain-language reading. See :mod:`fairlearn_divine._report` for the computation.
+
+Bad input (unreadable CSV, missing columns, a target that is not binary, a sensitive group too
+small to measure) gives a one-line ``fairlearn-divine: error: ...`` on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from ._version import __version__
 
 __all__ = ["main"]
 
-DATASETS = ("synthetic", "compas", "law_school", "adult", "bank_marketing")
+DATASETS = ("synthetic", "compas", "lsat", "law_school", "adult", "bank_marketing")
 METHODS = ("influence", "one_step_newton")
-OBJECTIVES = ("log_loss", "equal_accuracy")
+OBJECTIVES = ("equal_accuracy", "equal_opportunity", "equalized_odds", "demographic_parity")
+DEFAULT_OUTPUT = "fairlearn-divine-report.html"
+PROG = "fairlearn-divine"
+
+
+class AuditError(Exception):
+    """A problem with the user's input: reported in one line, exit status 2."""
 
 
 def _positive_int(text):
@@ -30,98 +43,307 @@ def _positive_int(text):
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"--top must be a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}")
     return value
 
 
 def _build_parser():
     parser = argparse.ArgumentParser(
-        prog="fairlearn-divine",
+        prog=PROG,
         description=(
-            "Which training points drive a classifier's loss or its unfairness. "
-            "Run 'fairlearn-divine audit' for a report on the embedded synthetic data."
+            "Which training points drive a classifier's unfairness. Run "
+            "'fairlearn-divine audit' for an HTML report on the embedded synthetic data."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"fairlearn-divine {__version__}")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     audit = sub.add_parser(
         "audit",
-        help="score training points for log loss and equal accuracy; print the most harmful",
+        help="audit a classifier's training data; write an HTML report",
         description=(
-            "Fit LogisticRegression(tol=1e-8, max_iter=1000) on a data set, score every "
-            "training point with training_point_importance for the log loss and for equal "
-            "accuracy (|TPR gap| + |TNR gap| between the sensitive groups), and print the most "
-            "harmful points. scores[i] = f(model without i) - f(model): negative = harmful."
+            "Fit a logistic regression (or load a skops model), score every training point for "
+            "the log loss and a fairness objective (scores[i] = f(model without i) - f(model): "
+            "negative = harmful), select DIVINE points, compute a removal curve, and write one "
+            "self-contained HTML report. Without data arguments it runs on the embedded DIVINE "
+            "synthetic data."
         ),
     )
-    audit.add_argument(
+    data = audit.add_argument_group("data (default: the embedded synthetic data set)")
+    data.add_argument("--data", metavar="CSV", help="training data as a CSV file with a header")
+    data.add_argument("--target", metavar="COL", help="target column of --data (two classes)")
+    data.add_argument(
+        "--sensitive",
+        metavar="COL",
+        action="append",
+        help="sensitive column of --data; repeat for several (groups are their combinations)",
+    )
+    data.add_argument(
+        "--drop-sensitive",
+        action="store_true",
+        help="do not use the sensitive column(s) as model features (default: use them)",
+    )
+    data.add_argument(
+        "--positive-label",
+        metavar="VALUE",
+        help="the positive target value (default: the larger of the two in sorted order)",
+    )
+    data.add_argument(
         "--dataset",
         choices=DATASETS,
-        default="synthetic",
-        help="data set (default: synthetic, embedded; the others read files from the data home)",
+        help="a data set of the papers, read from the data home (default: synthetic)",
     )
-    audit.add_argument(
+    data.add_argument(
         "--data-home",
-        default=None,
-        help="directory of the real data sets (default: $FAIRLEARN_DIVINE_DATA)",
+        metavar="DIR",
+        help="directory of the papers' data sets (default: $FAIRLEARN_DIVINE_DATA)",
     )
-    audit.add_argument(
+    data.add_argument("--n-samples", type=_positive_int, help=argparse.SUPPRESS)
+
+    model = audit.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        choices=("logistic",),
+        default="logistic",
+        help="model to fit (default: logistic: standardised numeric and one-hot categorical "
+        "features, LogisticRegression)",
+    )
+    model.add_argument(
+        "--model-file",
+        metavar="FILE.skops",
+        help="use this fitted model (saved with skops.io.dump) instead of fitting one",
+    )
+    model.add_argument(
+        "--trust",
+        action="store_true",
+        help="load the types of --model-file that skops does not trust by default (they are "
+        "listed first; only use with files you trust)",
+    )
+
+    analysis = audit.add_argument_group("analysis")
+    analysis.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="equal_accuracy",
+        help="fairness objective (default: equal_accuracy = |TPR gap| + |TNR gap|)",
+    )
+    analysis.add_argument(
+        "--n-points", type=_positive_int, default=5, help="number of DIVINE points (default: 5)"
+    )
+    analysis.add_argument(
+        "--gamma",
+        choices=("influence_budget", "pairwise_distance"),
+        default="influence_budget",
+        help="how DIVINE picks its diversity weight: the most diverse selection keeping 90%% "
+        "of the top points' harm (default), or the largest mean pairwise distance",
+    )
+    analysis.add_argument(
         "--method",
         choices=METHODS,
         default="influence",
         help="scoring method (default: influence)",
     )
-    audit.add_argument(
+    analysis.add_argument(
         "--top",
         type=_positive_int,
         default=10,
-        help="number of most harmful points to list per objective (default: 10)",
+        help="number of most harmful points to list (default: 10)",
     )
-    audit.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    analysis.add_argument(
+        "--max-fraction",
+        type=_fraction,
+        default=0.3,
+        help="largest fraction removed on the removal curve (default: 0.3)",
+    )
+    analysis.add_argument("--random-state", type=int, default=0, help=argparse.SUPPRESS)
+
+    out = audit.add_argument_group("output")
+    out.add_argument(
+        "--output",
+        metavar="HTML",
+        default=DEFAULT_OUTPUT,
+        help=f"report file (default: ./{DEFAULT_OUTPUT})",
+    )
+    out.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout)")
+    out.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    out.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
+class _Progress:
+    def __init__(self, total, quiet):
+        self.total, self.quiet, self.k = total, quiet, 0
+
+    def __call__(self, message):
+        self.k += 1
+        if not self.quiet:
+            print(f"[{self.k}/{self.total}] {message} ...", file=sys.stderr, flush=True)
+
+
 # --------------------------------------------------------------------------------------------
-# data and model
+# data
 
 
-def _load(dataset, data_home):
-    """Return (X, y, sensitive_features, description, feature_names)."""
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
+def _shorten(items, limit=12):
+    items = [repr(str(i)) for i in items]
+    return ", ".join(items[:limit]) + (
+        f", ... ({len(items)} in all)" if len(items) > limit else ""
+    )
+
+
+def _fill_categorical_missing(X):
+    """Missing categories become the category 'missing' (the scorer refuses NaN)."""
     from pandas.api.types import is_numeric_dtype
 
-    from . import datasets
-
-    if dataset == "synthetic":
-        data = datasets.make_divine_synthetic(random_state=0)
-        desc = "DIVINE synthetic data (make_divine_synthetic(random_state=0))"
-        return data.X, data.y, data.sensitive_features, desc, data.feature_names, "A"
-    loader = {
-        "compas": datasets.load_compas,
-        "law_school": datasets.load_law_school,
-        "adult": datasets.load_adult,
-        "bank_marketing": datasets.load_bank_marketing,
-    }[dataset]
-    data = loader(data_home=data_home)
-    X = data.X.copy()
-    # The scorer refuses missing values; an explicit category keeps every row.
+    X = X.copy()
     for col in X.columns:
         if not is_numeric_dtype(X[col]) and X[col].isna().any():
             X[col] = X[col].astype(object).where(X[col].notna(), "missing")
-    desc = f"{dataset} (training split, {loader.__name__}())"
-    sf = data.sensitive_features
-    return X, data.y, sf, desc, list(X.columns), str(sf.name)
+    return X
 
 
-def _make_model(X):
+def _read_csv(path, target, sensitive, drop_sensitive, notes):
+    if not target or not sensitive:
+        raise AuditError("--data needs --target COL and at least one --sensitive COL.")
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise AuditError(f"cannot read {path}: no such file.") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise AuditError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    except UnicodeDecodeError:
+        raise AuditError(f"cannot read {path}: not a UTF-8 text file.") from None
+    except pd.errors.EmptyDataError:
+        raise AuditError(f"cannot read {path}: the file is empty.") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise AuditError(f"cannot read {path} as CSV: {_one_line(exc)}") from None
+    if len(df) == 0:
+        raise AuditError(f"{path} has a header but no data rows.")
+    columns = [str(c) for c in df.columns]
+    df.columns = columns
+    for col in [target, *sensitive]:
+        if col not in columns:
+            raise AuditError(f"column {col!r} is not in {path}; its columns: {_shorten(columns)}.")
+    if target in sensitive:
+        raise AuditError(f"column {target!r} cannot be both the target and a sensitive feature.")
+    if len(set(sensitive)) != len(sensitive):
+        raise AuditError(f"a sensitive column is given twice: {sensitive}.")
+    drop = [target] + (list(sensitive) if drop_sensitive else [])
+    feature_cols = [c for c in columns if c not in drop]
+    if not feature_cols:
+        raise AuditError(f"{path} has no feature columns besides the target and sensitive ones.")
+
+    from pandas.api.types import is_numeric_dtype
+
+    numeric = [c for c in feature_cols if is_numeric_dtype(df[c])]
+    required = [target, *sensitive, *numeric]
+    incomplete = df[required].isna().any(axis=1)
+    if incomplete.any():
+        cols = [c for c in required if df[c].isna().any()]
+        notes.append(
+            f"{int(incomplete.sum())} of {len(df)} rows dropped for missing values in "
+            f"{_shorten(cols)} (missing categories are kept as the category 'missing')."
+        )
+        df = df[~incomplete]
+        if len(df) == 0:
+            raise AuditError(f"every row of {path} has a missing value in {_shorten(cols)}.")
+    X = _fill_categorical_missing(df[feature_cols])
+    sf = df[sensitive[0]] if len(sensitive) == 1 else df[list(sensitive)]
+    return X, df[target].to_numpy(), sf
+
+
+def _load_dataset(name, data_home, n_samples):
+    from . import datasets
+
+    if name == "synthetic":
+        if n_samples is None:
+            data = datasets.load_synthetic()
+            desc = "DIVINE synthetic data (embedded: load_synthetic())"
+        else:
+            n_out = max(1, n_samples // 40)
+            data = datasets.make_divine_synthetic(
+                n_samples=n_samples, n_outliers=n_out, random_state=0
+            )
+            desc = f"DIVINE synthetic data (make_divine_synthetic({n_samples}, {n_out}))"
+        X = pd.DataFrame(data.data, columns=data.feature_names)
+        sf = pd.Series(data.sensitive_features, name="A")
+        return X, data.target, sf, desc, "y"
+    loader = {
+        "compas": datasets.load_compas,
+        "lsat": datasets.load_lsat,
+        "law_school": datasets.load_law_school,
+        "adult": datasets.load_adult,
+        "bank_marketing": datasets.load_bank_marketing,
+    }[name]
+    try:
+        data = loader(data_home=data_home)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise AuditError(_one_line(exc)) from None
+    X = _fill_categorical_missing(data.data)
+    sf = data.sensitive_features.reset_index(drop=True)
+    desc = f"{name} (training split, {loader.__name__}())"
+    return X, np.asarray(data.target), sf, desc, str(data.get("target_name", "y"))
+
+
+def _check_target_and_groups(y, sf, target):
+    values = pd.unique(pd.Series(y))
+    if len(values) < 2:
+        raise AuditError(
+            f"target {target!r} has a single class ({values[0]!r}); the audit needs two."
+        )
+    if len(values) > 2:
+        shown = _shorten(sorted(map(str, values)), 6)
+        raise AuditError(
+            f"target {target!r} has {len(values)} classes ({shown}); the fairness objectives "
+            "need a binary target."
+        )
+    frame = sf.to_frame() if isinstance(sf, pd.Series) else sf
+    keys = list(frame.columns)
+    data = frame.assign(__y=np.asarray(y)).reset_index(drop=True)
+    for group, rows in data.groupby(keys, dropna=False, observed=True, sort=True):
+        group = group if isinstance(group, tuple) else (group,)
+        label = ", ".join(f"{k}={v!r}" for k, v in zip(keys, group, strict=False))
+        classes = set(rows["__y"])
+        if len(rows) < 2:
+            raise AuditError(
+                f"sensitive group {label} has {len(rows)} row; every group needs at least 2 "
+                "rows with both target classes (merge or drop rare groups)."
+            )
+        if len(classes) < 2:
+            (only,) = classes
+            raise AuditError(
+                f"sensitive group {label} has only target {only!r} ({len(rows)} rows); every "
+                "group needs positives and negatives to measure its error rates."
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# model
+
+
+def _make_model(X, plain):
     from pandas.api.types import is_numeric_dtype
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    clf = LogisticRegression(tol=1e-8, max_iter=1000)
-    if not hasattr(X, "columns"):
-        return clf
+    clf = LogisticRegression(tol=1e-8, max_iter=2000)
+    if plain:
+        return clf, "LogisticRegression(tol=1e-8, max_iter=2000)"
     numeric = [c for c in X.columns if is_numeric_dtype(X[c])]
     categorical = [c for c in X.columns if c not in numeric]
     pre = ColumnTransformer(
@@ -130,133 +352,200 @@ def _make_model(X):
             ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
         ]
     )
-    return Pipeline([("preprocess", pre), ("classifier", clf)])
+    desc = (
+        f"Pipeline: StandardScaler on {len(numeric)} numeric and OneHotEncoder on "
+        f"{len(categorical)} categorical column(s), LogisticRegression(tol=1e-8, max_iter=2000)"
+    )
+    return Pipeline([("preprocess", pre), ("classifier", clf)]), desc
 
 
-def _py(value):
-    """A JSON-friendly Python scalar."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-def _row(X, i, feature_names):
-    if hasattr(X, "iloc"):
-        return {str(k): _py(v) for k, v in X.iloc[i].items()}
-    return {name: _py(v) for name, v in zip(feature_names, np.asarray(X)[i], strict=True)}
-
-
-def run_audit(*, dataset="synthetic", data_home=None, method="influence", top=10):
-    """Run the audit and return the report as a JSON-serialisable dict."""
-    from sklearn.metrics import accuracy_score
-
-    from ._importance import training_point_importance
-
-    X, y, sf, desc, feature_names, sf_name = _load(dataset, data_home)
-    model = _make_model(X)
-    notes = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(X, y)
-        result = training_point_importance(
-            model, X, y, method=method, objective=list(OBJECTIVES), sensitive_features=sf
-        )
-    for w in caught:
-        msg = f"{w.category.__name__}: {w.message}"
-        if msg not in notes:
-            notes.append(msg)
-
-    sf_values = np.asarray(sf)
-    y = np.asarray(y)
-    scores = np.atleast_2d(result.scores)
-    baseline = np.atleast_1d(result.baseline)
-    objectives = {}
-    for k, name in enumerate(OBJECTIVES):
-        row = scores[k]
-        order = np.argsort(np.where(np.isnan(row), np.inf, row), kind="stable")[:top]
-        objectives[name] = {
-            "baseline": float(baseline[k]),
-            "n_harmful": int(np.sum(row < 0)),
-            "most_harmful": [
-                {
-                    "rank": r + 1,
-                    "index": int(i),
-                    "score": _py(float(row[i])),
-                    "label": _py(y[i]),
-                    "group": _py(sf_values[i]),
-                    "features": _row(X, i, feature_names),
-                }
-                for r, i in enumerate(order)
-            ],
-        }
-    return {
-        "version": __version__,
-        "dataset": dataset,
-        "description": desc,
-        "n_samples": int(len(y)),
-        "n_features": len(feature_names),
-        "sensitive_feature": sf_name,
-        "model": repr(model)
-        if not hasattr(model, "steps")
-        else "Pipeline(ColumnTransformer"
-        "(StandardScaler numeric + OneHotEncoder categorical), "
-        "LogisticRegression(tol=1e-8, max_iter=1000))",
-        "method": method,
-        "accuracy": float(accuracy_score(y, model.predict(X))),
-        "equal_accuracy": float(baseline[1]),
-        "log_loss": float(baseline[0]),
-        "sign_convention": "scores[i] = f(model without i) - f(model); negative = harmful",
-        "objectives": objectives,
-        "notes": notes,
-    }
-
-
-def _format_features(features, width=70):
-    parts = []
-    for k, v in features.items():
-        parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
-    text = ", ".join(parts)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _format_report(report):
-    lines = [
-        f"fairlearn-divine {report['version']} audit",
-        f"data:      {report['description']}: {report['n_samples']} training points, "
-        f"{report['n_features']} features, sensitive feature {report['sensitive_feature']!r}",
-        f"model:     {report['model']}",
-        f"method:    {report['method']}",
-        f"accuracy (training):                  {report['accuracy']:.4f}",
-        f"log loss (training):                  {report['log_loss']:.4f}",
-        f"equal accuracy (|TPR gap|+|TNR gap|): {report['equal_accuracy']:.4f}",
-        "",
-        f"Sign convention: {report['sign_convention']}.",
-    ]
-    for name, obj in report["objectives"].items():
-        lines.append("")
-        lines.append(
-            f"Most harmful training points for {name} "
-            f"({obj['n_harmful']} of {report['n_samples']} have a negative score):"
-        )
-        gw = max([5] + [len(str(e["group"])) for e in obj["most_harmful"]])
-        lines.append(
-            f"  {'rank':>4}  {'index':>6}  {'score':>11}  {'label':>5}  {'group':<{gw}}  features"
-        )
-        for e in obj["most_harmful"]:
-            score = "nan" if e["score"] is None else f"{e['score']:.4e}"
-            lines.append(
-                f"  {e['rank']:>4}  {e['index']:>6}  {score:>11}  {e['label']!s:>5}  "
-                f"{e['group']!s:<{gw}}  {_format_features(e['features'])}"
+def _load_model_file(path, trust, quiet):
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise AuditError(
+            "--model-file needs skops, which is not installed: pip install skops"
+        ) from None
+    if not os.path.isfile(path):
+        raise AuditError(f"cannot read model file {path}: no such file.")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises several types for a bad file
+        raise AuditError(f"cannot read model file {path}: {_one_line(exc)}") from None
+    if untrusted:
+        if not trust:
+            raise AuditError(
+                f"{path} contains types that skops does not trust by default: "
+                f"{', '.join(untrusted)}. Check them and rerun with --trust to load them."
             )
-    if report["notes"]:
-        lines.append("")
-        lines.append("Notes:")
-        lines.extend(f"  {n}" for n in report["notes"])
-    return "\n".join(lines)
+        if not quiet:
+            print(
+                f"{PROG}: loading types that skops does not trust by default (--trust): "
+                + ", ".join(untrusted),
+                file=sys.stderr,
+            )
+    try:
+        model = sio.load(path, trusted=untrusted)
+    except Exception as exc:
+        raise AuditError(f"cannot load model file {path}: {_one_line(exc)}") from None
+    return model
+
+
+def _check_loaded_model(model, X, y, path):
+    from sklearn.base import is_classifier
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    if not is_classifier(model) or not hasattr(model, "predict_proba"):
+        raise AuditError(f"{path} holds a {type(model).__name__}, not a probabilistic classifier.")
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise AuditError(f"the model in {path} is not fitted.") from None
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        missing = [str(c) for c in names if str(c) not in X.columns]
+        if missing:
+            raise AuditError(
+                f"the model in {path} needs columns missing from the data: {_shorten(missing)}."
+            )
+        X = X[[str(c) for c in names]]
+    classes = list(model.classes_)
+    if len(classes) != 2:
+        raise AuditError(f"the model in {path} has {len(classes)} classes; the audit needs 2.")
+    unknown = sorted({str(v) for v in pd.unique(pd.Series(y))} - {str(c) for c in classes})
+    if unknown:
+        raise AuditError(
+            f"target values {_shorten(unknown)} are not classes of the model in {path} "
+            f"({_shorten(classes)})."
+        )
+    # align the dtype of y with the model's classes (e.g. CSV ints vs. string classes)
+    lookup = {str(c): c for c in classes}
+    y = np.array([lookup[str(v)] for v in y], dtype=np.asarray(classes).dtype)
+    return X, y
+
+
+# --------------------------------------------------------------------------------------------
+# main
+
+
+def _run(run_audit, model, X, y, sf, args, y_display, positive, progress, info):
+    return run_audit(
+        model,
+        X,
+        y,
+        sf,
+        objective=args.objective,
+        n_points=args.n_points,
+        gamma=args.gamma,
+        method=args.method,
+        top=args.top,
+        max_fraction=max(args.max_fraction, 0.05),
+        random_state=args.random_state,
+        y_display=y_display,
+        display_positive=positive,
+        info=info,
+        progress=progress,
+    )
+
+
+def _audit(args):
+    from ._report import audit_to_json, readings, render_html, run_audit
+
+    if args.data and args.dataset:
+        raise AuditError("give either --data or --dataset, not both.")
+    if not args.data and (args.target or args.sensitive):
+        raise AuditError("--target and --sensitive describe the columns of --data CSV.")
+    progress = _Progress(6, args.quiet)
+    notes = []
+    if args.data:
+        progress(f"reading {args.data}")
+        X, y, sf = _read_csv(args.data, args.target, args.sensitive, args.drop_sensitive, notes)
+        desc, target = os.path.basename(args.data), args.target
+        source = os.path.abspath(args.data)
+        sensitive = ", ".join(args.sensitive)
+    else:
+        dataset = args.dataset or "synthetic"
+        progress(f"loading the {dataset} data set")
+        X, y, sf, desc, target = _load_dataset(dataset, args.data_home, args.n_samples)
+        source = desc
+        desc = dataset
+        sensitive = str(sf.name) if isinstance(sf, pd.Series) else ", ".join(sf.columns)
+    _check_target_and_groups(y, sf, target)
+
+    y_display = None
+    if args.model_file:
+        progress(f"loading the model {args.model_file}")
+        model = _load_model_file(args.model_file, args.trust, args.quiet)
+        X, y = _check_loaded_model(model, X, y, args.model_file)
+        positive = model.classes_[1]
+        if args.positive_label is not None and str(args.positive_label) != str(positive):
+            raise AuditError(
+                f"the model's positive class is {positive!r} (classes_[1]); --positive-label "
+                f"{args.positive_label!r} cannot change that."
+            )
+        model_desc = f"{type(model).__name__} loaded from {os.path.basename(args.model_file)}"
+    else:
+        values = sorted(pd.unique(pd.Series(y)), key=str)
+        if all(isinstance(v, int | np.integer | bool | np.bool_) for v in values):
+            values = sorted(values)
+        positive = values[1]
+        if args.positive_label is not None:
+            match = [v for v in values if str(v) == str(args.positive_label)]
+            if not match:
+                raise AuditError(
+                    f"--positive-label {args.positive_label!r} is not a value of the target "
+                    f"({_shorten(values)})."
+                )
+            positive = match[0]
+        y_display = np.asarray(y)
+        # fit on 0/1 so that the positive class is classes_[1], as the objectives expect
+        y = (np.asarray(y, dtype=object) == positive).astype(int)
+        model, model_desc = _make_model(
+            X, plain=not args.data and (args.dataset or "synthetic") == "synthetic"
+        )
+        progress(f"fitting the model ({type(model).__name__}) on {len(y)} rows")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y)
+        notes.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+
+    info = {
+        "data": desc,
+        "source": source,
+        "target": target,
+        "sensitive": sensitive,
+        "model": model_desc,
+    }
+    audit = _run(run_audit, model, X, y, sf, args, y_display, positive, progress, info)
+    audit.notes[:0] = notes
+
+    progress(f"writing the report {args.output}")
+    page = render_html(audit)
+    try:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(page)
+    except OSError as exc:
+        raise AuditError(f"cannot write {args.output}: {exc.strerror or exc}.") from None
+    results = audit_to_json(audit)
+    if args.json and args.json != "-":
+        try:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(results, fh, indent=2)
+        except OSError as exc:
+            raise AuditError(f"cannot write {args.json}: {exc.strerror or exc}.") from None
+
+    if args.json == "-":
+        print(json.dumps(results, indent=2))
+    else:
+        read = readings(audit)
+        print(f"{PROG} {__version__} audit of {desc} ({audit.n_samples} training points)")
+        for key in ("model", "harmful", "removal"):
+            print(" ", read[key][0])
+        print(f"Report written to {os.path.abspath(args.output)}")
+        if args.json:
+            print(f"JSON written to {os.path.abspath(args.json)}")
+    return 0
 
 
 def main(argv=None):
@@ -270,22 +559,28 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0 on success, 1 when the data cannot be found or the audit fails.
+        Exit status: 0 on success, 2 for bad input (one line on stderr). Bad command-line
+        syntax exits with status 2 through argparse.
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    from threadpoolctl import threadpool_limits
+
     try:
-        report = run_audit(
-            dataset=args.dataset, data_home=args.data_home, method=args.method, top=args.top
-        )
-    except (FileNotFoundError, ValueError, TypeError) as exc:
-        print(f"fairlearn-divine audit: error: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(_format_report(report))
-    return 0
+        # many small refits: multi-threaded BLAS only adds overhead (up to 20x per fit)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _audit(args)
+    except AuditError as exc:
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, ImportError, MemoryError) as exc:
+        # the package's own validation: one line, the traceback only with --debug
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
