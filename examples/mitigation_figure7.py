@@ -274,7 +274,8 @@ def print_table(name, curve, note=""):
     print(f"{'strategy':<16}{header}")
     for s in curve["accuracy"]:
         cells = "".join(
-            f"{at_fraction(curve, s, 'accuracy', f):>8.3f} /{at_fraction(curve, s, 'unfairness', f):>6.3f} "
+            f"{at_fraction(curve, s, 'accuracy', f):>8.3f} /"
+            f"{at_fraction(curve, s, 'unfairness', f):>6.3f} "
             for f in REPORT_FRACTIONS
         )
         print(f"{s:<16}{cells}")
@@ -364,7 +365,7 @@ def main():
 
     # (c) COMPAS: C=1 vs C=1e4 against the paper's claim.
     if "COMPAS" in data:
-        print("\n=== (c) COMPAS, influence strategy, 10% removed (paper: ~-70% f_unf, ~-2 acc) ===")
+        print("\n=== (c) COMPAS, influence order, 10% removed (paper: ~-70% f_unf, ~-2 acc) ===")
         d = data["COMPAS"]
         rows = [("C=1", curves["COMPAS"])]
         rows.append(
