@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, true_negative_rate, true_positive_rate
 from sklearn.linear_model import LogisticRegression
@@ -10,6 +11,34 @@ from sklearn.linear_model import LogisticRegression
 from fairlearn_divine import __version__
 from fairlearn_divine._cli import main
 from fairlearn_divine.datasets import make_divine_synthetic
+
+N = 300  # --n-samples for fast runs: make_divine_synthetic(300, 7)
+
+
+def _csv(tmp_path, n=240, name="data.csv", seed=0, **overrides):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "income": rng.normal(50, 10, n),
+            "age": rng.integers(18, 80, n),
+            "city": rng.choice(["north", "south", "east"], n),
+            "sex": rng.choice(["f", "m"], n),
+            "region": rng.choice(["a", "b"], n),
+        }
+    )
+    logit = (df["income"] - 50) / 10 + 0.8 * (df["sex"] == "m") + rng.normal(0, 1, n)
+    df["approved"] = np.where(logit > 0, "yes", "no")
+    for col, values in overrides.items():
+        df[col] = values
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+def _run(capsys, args):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def test_version(capsys):
@@ -24,62 +53,6 @@ def test_no_command_prints_help(capsys):
     assert "audit" in capsys.readouterr().out
 
 
-def test_audit_text_report(capsys):
-    assert main(["audit", "--top", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "accuracy" in out and "equal accuracy" in out
-    assert "Most harmful training points for log_loss" in out
-    assert "Most harmful training points for equal_accuracy" in out
-    assert "negative = harmful" in out
-    # three ranked rows per objective
-    rows = [line for line in out.splitlines() if line.strip().startswith(("1 ", "2 ", "3 "))]
-    assert len(rows) == 6
-
-
-def test_audit_json_matches_direct_computation(capsys):
-    assert main(["audit", "--top", "5", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    data = make_divine_synthetic(random_state=0)
-    model = LogisticRegression(tol=1e-8, max_iter=1000).fit(data.X, data.y)
-    assert report["accuracy"] == pytest.approx(model.score(data.X, data.y))
-    mf = MetricFrame(
-        metrics={"tpr": true_positive_rate, "tnr": true_negative_rate},
-        y_true=data.y,
-        y_pred=model.predict(data.X),
-        sensitive_features=data.sensitive_features,
-    )
-    assert report["equal_accuracy"] == pytest.approx(mf.difference().sum())
-    for name in ["log_loss", "equal_accuracy"]:
-        top = report["objectives"][name]["most_harmful"]
-        assert len(top) == 5
-        scores = [e["score"] for e in top]
-        assert scores == sorted(scores) and scores[0] < 0
-        first = top[0]
-        np.testing.assert_allclose(list(first["features"].values()), data.X[first["index"]])
-        assert first["label"] == data.y[first["index"]]
-        assert first["group"] == data.sensitive_features[first["index"]]
-
-
-def test_audit_one_step_newton(capsys):
-    assert main(["audit", "--method", "one_step_newton", "--top", "1", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["method"] == "one_step_newton"
-
-
-def test_bad_arguments(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["audit", "--top", "0"])
-    assert info.value.code == 2
-    assert "--top" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["audit", "--dataset", "mnist"])
-
-
-def test_missing_data_home_is_a_clean_error(capsys, tmp_path):
-    assert main(["audit", "--dataset", "compas", "--data-home", str(tmp_path / "nope")]) == 1
-    err = capsys.readouterr().err
-    assert "error" in err and "nope" in err
-
-
 def test_python_dash_m():
     out = subprocess.run(
         [sys.executable, "-m", "fairlearn_divine", "--version"],
@@ -88,3 +61,375 @@ def test_python_dash_m():
         check=True,
     ).stdout
     assert __version__ in out
+
+
+def test_audit_synthetic_report_json_and_progress(capsys, tmp_path):
+    html_path, json_path = tmp_path / "report.html", tmp_path / "results.json"
+    code, out, err = _run(
+        capsys,
+        ["audit", "--n-samples", str(N), "--output", str(html_path), "--json", str(json_path)],
+    )
+    assert code == 0
+    assert f"Report written to {html_path}" in out
+    assert f"JSON written to {json_path}" in out
+    # progress on stderr, numbered steps
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("[1/6] loading the synthetic data set")
+    assert lines[-1].startswith("[6/6] writing the report")
+    assert "[3/6] scoring" in err and "[5/6] computing the removal curve" in err
+
+    page = html_path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    for section in ("findings", "model", "harmful", "divine", "tradeoff", "map", "removal"):
+        assert f'<section id="{section}">' in page
+    assert page.count('<img src="data:image/png;base64,') == 3
+
+    report = json.loads(json_path.read_text())
+    data = make_divine_synthetic(n_samples=N, n_outliers=N // 40, random_state=0)
+    model = LogisticRegression(tol=1e-8, max_iter=2000).fit(data.X, data.y)
+    assert report["n_samples"] == len(data.y)
+    assert report["metrics"]["accuracy"] == pytest.approx(model.score(data.X, data.y))
+    mf = MetricFrame(
+        metrics={"tpr": true_positive_rate, "tnr": true_negative_rate},
+        y_true=data.y,
+        y_pred=model.predict(data.X),
+        sensitive_features=data.sensitive_features,
+    )
+    assert report["metrics"]["equal_accuracy"] == pytest.approx(mf.difference().sum())
+    assert report["sign_convention"].endswith("negative = harmful")
+    top = report["most_harmful"]["equal_accuracy"]
+    assert len(top) == 10
+    scores = [p["scores"]["equal_accuracy"] for p in top]
+    assert scores == sorted(scores) and scores[0] < 0
+    first = top[0]
+    np.testing.assert_allclose(list(first["features"].values()), data.X[first["index"]])
+    assert first["label"] == data.y[first["index"]]
+    assert str(first["group"]) == str(data.sensitive_features[first["index"]])
+    assert len(report["divine"]["points"]) == 5
+    assert report["scores"]["equal_accuracy"]["n"] == len(data.y)
+    curve = report["removal"]["curve"]
+    assert curve["fractions"] == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.25, 0.3])
+    assert set(curve["accuracy"]) == {"influence", "divine", "random"}
+
+
+def test_default_output_in_current_directory_and_quiet(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, ["audit", "--n-samples", str(N), "--quiet", "--top", "3"])
+    assert code == 0
+    assert err == ""
+    path = tmp_path / "fairlearn-divine-report.html"
+    assert path.is_file()
+    assert str(path) in out
+
+
+def test_csv_two_sensitive_columns_json_to_stdout(capsys, tmp_path):
+    path = _csv(tmp_path)
+    code, out, err = _run(
+        capsys,
+        [
+            "audit",
+            "--data",
+            str(path),
+            "--target",
+            "approved",
+            "--sensitive",
+            "sex",
+            "--sensitive",
+            "region",
+            "--objective",
+            "equal_opportunity",
+            "--n-points",
+            "3",
+            "--max-fraction",
+            "0.1",
+            "--output",
+            str(tmp_path / "r.html"),
+            "--json",
+            "-",
+            "--quiet",
+        ],
+    )
+    assert code == 0 and err == ""
+    report = json.loads(out)
+    assert report["objective"] == "equal_opportunity"
+    assert report["positive_label"] == "yes"
+    groups = {row["group"] for row in report["metrics"]["by_group"]}
+    assert groups == {"f, a", "f, b", "m, a", "m, b"}
+    assert sum(row["count"] for row in report["metrics"]["by_group"]) == 240
+    assert len(report["divine"]["points"]) == 3
+    assert report["most_harmful"]["equal_opportunity"][0]["label"] in ("yes", "no")
+    assert set(report["most_harmful"]["equal_opportunity"][0]["features"]) == {
+        "income",
+        "age",
+        "city",
+        "sex",
+        "region",
+    }
+    assert report["removal"]["curve"]["fractions"] == pytest.approx([0.05, 0.1])
+    assert "Pipeline" in report["info"]["model"]
+
+
+def test_csv_drop_sensitive_positive_label_and_missing_values(capsys, tmp_path):
+    income = np.random.default_rng(1).normal(50, 10, 240)
+    income[:4] = np.nan
+    path = _csv(tmp_path, income=income)
+    code, out, _ = _run(
+        capsys,
+        [
+            "audit",
+            "--data",
+            str(path),
+            "--target",
+            "approved",
+            "--sensitive",
+            "sex",
+            "--drop-sensitive",
+            "--positive-label",
+            "no",
+            "--max-fraction",
+            "0.05",
+            "--output",
+            str(tmp_path / "r.html"),
+            "--json",
+            "-",
+            "--quiet",
+        ],
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert report["positive_label"] == "no"
+    assert report["n_samples"] == 236
+    assert "sex" not in report["most_harmful"]["equal_accuracy"][0]["features"]
+    assert any("4 of 240 rows dropped" in note for note in report["notes"])
+
+
+def _assert_one_line_error(code, out, err, *needles):
+    assert code == 2
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    # progress lines ("[k/6] ...") may come first; then exactly one error line, the last
+    assert all(line.startswith("[") for line in lines[:-1]), err
+    assert lines[-1].startswith("fairlearn-divine: error: "), err
+    for needle in needles:
+        assert needle in lines[-1]
+
+
+def test_malformed_and_missing_files(capsys, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text('a,b,c\n1,2,3\n4,"5,6\n7,8,9,10,11\n')
+    code, out, err = _run(
+        capsys, ["audit", "--data", str(bad), "--target", "a", "--sensitive", "b", "--quiet"]
+    )
+    _assert_one_line_error(code, out, err, "bad.csv")
+
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81garbage\x00\x9f\n\xc3\x28")
+    code, out, err = _run(
+        capsys, ["audit", "--data", str(binary), "--target", "a", "--sensitive", "b"]
+    )
+    _assert_one_line_error(code, out, err, "binary.csv")
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    code, out, err = _run(
+        capsys, ["audit", "--data", str(empty), "--target", "a", "--sensitive", "b"]
+    )
+    _assert_one_line_error(code, out, err, "empty")
+
+    code, out, err = _run(
+        capsys,
+        ["audit", "--data", str(tmp_path / "nope.csv"), "--target", "a", "--sensitive", "b"],
+    )
+    _assert_one_line_error(code, out, err, "nope.csv", "no such file")
+
+
+@pytest.mark.parametrize(
+    "args, overrides, needles",
+    [
+        (["--target", "approve", "--sensitive", "sex"], {}, ["'approve'", "income"]),
+        (["--target", "approved", "--sensitive", "gender"], {}, ["'gender'"]),
+        (["--target", "approved", "--sensitive", "approved"], {}, ["both the target"]),
+        (["--target", "city", "--sensitive", "sex"], {}, ["3 classes", "binary"]),
+        (["--target", "approved", "--sensitive", "sex"], {"approved": "yes"}, ["single class"]),
+        (
+            ["--target", "approved", "--sensitive", "sex"],
+            {"sex": ["x"] + ["f"] * 119 + ["m"] * 120},
+            ["sex='x'", "1 row"],
+        ),
+        (
+            ["--target", "approved", "--sensitive", "sex"],
+            {"sex": ["f", "f"] + ["m"] * 238, "approved": ["no", "no"] + ["yes", "no"] * 119},
+            ["sex='f'", "only target 'no'"],
+        ),
+        (["--sensitive", "sex"], {}, ["--target"]),
+    ],
+    ids=[
+        "missing-target",
+        "missing-sensitive",
+        "target-is-sensitive",
+        "three-classes",
+        "one-class",
+        "group-of-one",
+        "group-without-positives",
+        "no-target",
+    ],
+)
+def test_bad_data_is_a_one_line_error(capsys, tmp_path, args, overrides, needles):
+    path = _csv(tmp_path, **overrides)
+    code, out, err = _run(capsys, ["audit", "--data", str(path), *args])
+    _assert_one_line_error(code, out, err, *needles)
+    assert not (tmp_path / "fairlearn-divine-report.html").exists()
+
+
+def test_inconsistent_arguments(capsys, tmp_path):
+    code, out, err = _run(capsys, ["audit", "--target", "y"])
+    _assert_one_line_error(code, out, err, "--data")
+    code, out, err = _run(
+        capsys,
+        ["audit", "--data", "x.csv", "--target", "y", "--sensitive", "a", "--dataset", "compas"],
+    )
+    _assert_one_line_error(code, out, err, "either --data or --dataset")
+
+
+def test_missing_data_home(capsys, tmp_path):
+    code, out, err = _run(
+        capsys, ["audit", "--dataset", "compas", "--data-home", str(tmp_path / "nope"), "--quiet"]
+    )
+    _assert_one_line_error(code, out, err, "nope")
+
+
+def test_unwritable_output(capsys, tmp_path):
+    code, out, err = _run(
+        capsys,
+        ["audit", "--n-samples", str(N), "--quiet", "--output", str(tmp_path / "no" / "r.html")],
+    )
+    _assert_one_line_error(code, out, err, "cannot write")
+
+
+def test_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["audit", "--top", "0"])
+    assert info.value.code == 2
+    assert "--top" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["audit", "--dataset", "mnist"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["audit", "--max-fraction", "1.5"])
+    assert info.value.code == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# --model-file (skops)
+
+
+class _CustomLogisticRegression(LogisticRegression):
+    """A class skops does not trust by default."""
+
+
+def _fitted_pipeline(path):
+    from fairlearn_divine._cli import _make_model
+
+    df = pd.read_csv(path)
+    X = df.drop(columns="approved")
+    model, _ = _make_model(X, plain=False)
+    return model.fit(X, (df["approved"] == "yes").astype(int)), X
+
+
+def test_model_file_loaded_with_skops(capsys, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    path = _csv(tmp_path)
+    model, X = _fitted_pipeline(path)
+    model_path = tmp_path / "model.skops"
+    sio.dump(model, model_path)
+    code, out, err = _run(
+        capsys,
+        [
+            "audit",
+            "--data",
+            str(path),
+            "--target",
+            "approved",
+            "--sensitive",
+            "sex",
+            "--model-file",
+            str(model_path),
+            "--max-fraction",
+            "0.05",
+            "--output",
+            str(tmp_path / "r.html"),
+            "--json",
+            "-",
+            "--quiet",
+        ],
+    )
+    # the CSV target is yes/no but the model was fitted on 0/1
+    _assert_one_line_error(code, out, err, "not classes of the model")
+
+    y01 = pd.read_csv(path)["approved"].map({"yes": 1, "no": 0})
+    pd.read_csv(path).assign(approved=y01).to_csv(path, index=False)
+    code, out, err = _run(
+        capsys,
+        [
+            "audit",
+            "--data",
+            str(path),
+            "--target",
+            "approved",
+            "--sensitive",
+            "sex",
+            "--model-file",
+            str(model_path),
+            "--max-fraction",
+            "0.05",
+            "--output",
+            str(tmp_path / "r.html"),
+            "--json",
+            "-",
+            "--quiet",
+        ],
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["metrics"]["accuracy"] == pytest.approx(model.score(X, y01))
+    assert "loaded from model.skops" in report["info"]["model"]
+
+
+def test_model_file_untrusted_types_need_trust(capsys, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    path = _csv(tmp_path)
+    df = pd.read_csv(path)
+    X, y = df[["income", "age"]], (df["approved"] == "yes").astype(int)
+    df[["income", "age", "sex"]].assign(approved=y).to_csv(path, index=False)
+    model = _CustomLogisticRegression(tol=1e-8, max_iter=2000).fit(X, y)
+    model_path = tmp_path / "custom.skops"
+    sio.dump(model, model_path)
+    base = ["audit", "--data", str(path), "--target", "approved", "--sensitive", "sex"]
+    base += ["--model-file", str(model_path), "--max-fraction", "0.05"]
+    base += ["--output", str(tmp_path / "r.html")]
+    code, out, err = _run(capsys, base)
+    _assert_one_line_error(code, out, err, "_CustomLogisticRegression", "--trust")
+    assert not (tmp_path / "r.html").exists()
+
+    code, out, err = _run(capsys, [*base, "--trust"])
+    assert code == 0, err
+    assert "_CustomLogisticRegression" in err.splitlines()[2]  # listed before loading
+    assert (tmp_path / "r.html").is_file()
+
+
+def test_model_file_bad_file(capsys, tmp_path):
+    pytest.importorskip("skops.io")
+    path = _csv(tmp_path)
+    junk = tmp_path / "junk.skops"
+    junk.write_text("not a zip file")
+    base = ["audit", "--data", str(path), "--target", "approved", "--sensitive", "sex"]
+    code, out, err = _run(capsys, [*base, "--model-file", str(junk), "--quiet"])
+    _assert_one_line_error(code, out, err, "junk.skops")
+
+
+def test_model_file_without_skops(capsys, tmp_path, monkeypatch):
+    path = _csv(tmp_path)
+    monkeypatch.setitem(sys.modules, "skops.io", None)  # import skops.io fails
+    base = ["audit", "--data", str(path), "--target", "approved", "--sensitive", "sex"]
+    code, out, err = _run(capsys, [*base, "--model-file", "model.skops", "--quiet"])
+    _assert_one_line_error(code, out, err, "pip install skops")
