@@ -12,7 +12,7 @@ from fairlearn_divine import __version__
 from fairlearn_divine._cli import main
 from fairlearn_divine.datasets import make_divine_synthetic
 
-N = 300  # --n-samples for fast runs: make_divine_synthetic(300, 7)
+N = 400  # --n-samples for fast runs: make_divine_synthetic(400, 10)
 
 
 def _csv(tmp_path, n=240, name="data.csv", seed=0, **overrides):
