@@ -310,14 +310,23 @@ def _run(scores, div, gamma, m, quota, strategy, epsilon, random_state):
     return _stochastic(scores, div, gamma, m, quota, epsilon, check_random_state(random_state))
 
 
-def _mean_pairwise_distance(X, idx):
-    if X is None or len(idx) < 2:
+def _mean_pairwise_distance(X, idx, *, block=1024):
+    """Mean Euclidean distance over distinct pairs of S, in row blocks (no m x m matrix)."""
+    m = len(idx)
+    if X is None or m < 2:
         return 0.0
     S = X[idx]
+    S = S - S.mean(axis=0)
     sq = np.einsum("ij,ij->i", S, S)
-    D = np.sqrt(np.clip(sq[:, None] + sq[None, :] - 2 * S @ S.T, 0, None))
-    iu = np.triu_indices(len(idx), k=1)
-    return float(D[iu].mean())
+    total = 0.0
+    for start in range(0, m, block):
+        rows = slice(start, min(start + block, m))
+        D2 = sq[rows, None] + sq[None, :] - 2.0 * (S[rows] @ S.T)
+        local = np.arange(rows.stop - rows.start)
+        D2[local, local + rows.start] = 0.0  # exact zeros on the diagonal
+        total += float(np.sqrt(np.clip(D2, 0.0, None)).sum())
+    # each distinct pair is counted twice
+    return total / (m * (m - 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,10 +394,11 @@ class _Problem:
         )
 
     def describe(self, idx, gamma):
-        """I(S), R(S) and distances of a selection (replays it to get R)."""
-        self.div.reset()
-        for v in idx:
-            self.div.add(int(v))
+        """I(S), R(S) and distances of a selection (replays it only if R's state differs)."""
+        if self.div.selected != [int(v) for v in idx]:
+            self.div.reset()
+            for v in idx:
+                self.div.add(int(v))
         influence = float(self.scores[idx].sum())
         denom = abs(self.top_influence) or 1.0
         return {
