@@ -1,4 +1,4 @@
-"""Training-point importance: influence, one-step Newton, leave-one-out, counterfactual.
+"""Training-point importance: influence, one-step Newton, leave-one-out, counterfactual, Shapley.
 
 Sign convention (used everywhere in fairlearn-divine)::
 
@@ -97,8 +97,14 @@ class ImportanceResult(Bunch):
     method : str
     objective : str or list of str
         Name(s) of the evaluation function(s).
-    Extra keys depend on the method, e.g. ``optimality`` (scaled gradient norm of the training
-    objective at the fitted parameters), ``damping``, ``condition_number``, ``n_refits``.
+
+    Notes
+    -----
+    Extra keys depend on the method: ``optimality`` (scaled gradient norm of the training
+    objective at the fitted parameters), ``damping`` and ``condition_number`` for
+    influence-style methods; ``n_refits`` and ``refit_solver`` for refit-based ones;
+    ``scores_stderr``, ``n_permutations``, ``converged`` and ``mean_prefix_evaluations`` for
+    Data Shapley.
     """
 
     def __repr__(self):
@@ -706,7 +712,10 @@ def training_point_importance(
         Training inputs (a DataFrame is passed on to the estimator as it is).
     y : array-like of shape (n_train,)
         Training labels.
-    method : {"influence", "one_step_newton", "loo", "counterfactual"}, default="influence"
+    method : {"influence", "one_step_newton", "loo", "counterfactual", "data_shapley"}, \
+default="influence"
+        See the module docstring of :mod:`fairlearn_divine._importance` (and
+        :mod:`fairlearn_divine._shapley` for ``"data_shapley"``).
     objective : str, EvaluationFunction, fairlearn metric, or list of those, default="log_loss"
         ``"log_loss"``, ``"zero_one_loss"``, ``"equal_accuracy"``, ``"equal_opportunity"``,
         ``"equalized_odds"``, ``"demographic_parity"``; see :mod:`fairlearn_divine._objectives`.
@@ -723,7 +732,7 @@ def training_point_importance(
         Parallel refits (joblib; a ``joblib.parallel_config`` backend such as dask or ray is
         honoured).
     random_state : int, RandomState or None
-        Reserved for randomised methods; the methods here are deterministic.
+        Seeds Data Shapley's permutations (the other methods are deterministic).
     progress : bool or None
         Progress bar for refit-based methods (``None``: on a terminal for long runs).
     **method_options
@@ -731,8 +740,13 @@ def training_point_importance(
         of the training objective exceeds it. ``objective_expansion`` (one_step_newton):
         ``"auto"`` (default), ``"linear"`` or ``"exact"``. ``warm_start`` (default True),
         ``refit_tol`` (default 1e-8) and ``indices`` (rows to value; others get NaN) for
-        refit-based methods. ``exact`` (counterfactual): refit with the flipped label instead
-        of the closed form.
+        refit-based methods; ``refit_solver`` (``"auto"``: exact Newton refits for a bare
+        ``LogisticRegression``, else the estimator's own ``fit``). ``exact`` (counterfactual):
+        refit with the flipped label instead of the closed form. Data Shapley:
+        ``n_permutations`` (default 1000, the most sampled), ``max_time`` (seconds),
+        ``truncation_tolerance`` (0.01), ``convergence_tolerance`` (0.05), ``min_permutations``
+        (20), ``antithetic`` (True), ``checkpoint`` (a file path to resume from),
+        ``refit_solver``.
 
     Returns
     -------

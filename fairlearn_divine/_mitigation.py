@@ -14,7 +14,7 @@ keep almost all of theirs); all other points keep their weight :math:`s_i`.
 
 The importance scores are first-order estimates of a *surrogate* of the fairness metric (see
 :mod:`fairlearn_divine._objectives`); the model actually fitted is always evaluated with the
-hard metric, e.g. by :func:`removal_curve`.
+hard metric, e.g. by :func:`~fairlearn_divine.removal_curve`.
 """
 
 from __future__ import annotations

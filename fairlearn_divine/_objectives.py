@@ -30,7 +30,7 @@ Objectives
 ----------
 ==========================  ==============================================================
 ``"log_loss"``              mean :math:`-\\log p_{j, y_j}` (probabilities clipped to
-                            ``[eps, 1 - eps]`` as :func:`sklearn.metrics.log_loss` does)
+                            ``[eps, 1 - eps]`` as scikit-learn's ``log_loss`` does)
 ``"zero_one_loss"``         error rate of the predicted labels
 ``"equal_accuracy"``        :math:`|\\mathrm{TPR\\ gap}| + |\\mathrm{TNR\\ gap}|` in [0, 2]
                             (DIVINE's :math:`f_{unf}`)

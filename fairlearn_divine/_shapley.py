@@ -20,7 +20,7 @@ Each permutation is scanned prefix by prefix; once every objective is within
 of the total range is an absolute rule: truncation relative to :math:`f(D)` alone would never
 trigger when :math:`f(D) \\approx 0`, as fairness gaps often are.
 Prefix refits are warm-started from the previous prefix's solution: for a bare
-``LogisticRegression`` by exact Newton iterations (:mod:`fairlearn_divine._refit`), otherwise by
+``LogisticRegression`` by exact Newton iterations (``fairlearn_divine._refit``), otherwise by
 the estimator's own ``warm_start`` where it has one. With ``antithetic=True`` each sampled
 permutation is paired with its reverse, and the pair's mean marginal is one sample.
 
