@@ -274,7 +274,8 @@ def test_malformed_and_missing_files(capsys, tmp_path):
         "no-target",
     ],
 )
-def test_bad_data_is_a_one_line_error(capsys, tmp_path, args, overrides, needles):
+def test_bad_data_is_a_one_line_error(capsys, tmp_path, monkeypatch, args, overrides, needles):
+    monkeypatch.chdir(tmp_path)
     path = _csv(tmp_path, **overrides)
     code, out, err = _run(capsys, ["audit", "--data", str(path), *args])
     _assert_one_line_error(code, out, err, *needles)
