@@ -19,7 +19,7 @@ of 10 correctly classified test points (the targets, spread over confidences 0.7
 As in the paper (Fig. 2b), the subset shrinks after the attack, and the poison is the first
 point found (rank 1): removing it alone undoes the attack. Every size is verified by a refit.
 
-Run: ``python examples/mfs_data_poisoning.py`` (about 10 s).
+Run: ``python examples/mfs_data_poisoning.py`` (about 40 s of CPU; the retrain runs dominate).
 """
 
 import time
