@@ -588,71 +588,76 @@ def _figures(audit):
 def _map_figure(audit):
     from matplotlib import colormaps
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     xy = audit.map_coordinates
     n = len(xy)
     rng = np.random.default_rng(0)
-    shown = np.arange(n) if n <= MAX_MAP_POINTS else rng.choice(n, MAX_MAP_POINTS, False)
-    fig = Figure(figsize=(6.5, 5))
+    shown = np.arange(n) if n <= MAX_MAP_POINTS else np.sort(rng.choice(n, MAX_MAP_POINTS, False))
+    fig = Figure(figsize=(8.5, 5))
     ax = fig.subplots()
     groups = audit.groups
     uniq = sorted(set(groups))
     positive = audit.y == audit.positive_label
     cmap = colormaps["tab10"]
-    for g_i, g in enumerate(uniq[:10]):
-        for is_pos, marker in ((True, "o"), (False, "^")):
-            sel = shown[(groups[shown] == g) & (positive[shown] == is_pos)]
-            if len(sel):
-                ax.scatter(
-                    xy[sel, 0],
-                    xy[sel, 1],
-                    s=9,
-                    marker=marker,
-                    color=cmap(g_i),
-                    alpha=0.35,
-                    linewidths=0,
-                    label=_mpl_text(f"group {g}, y = {'positive' if is_pos else 'negative'}")[:60],
-                )
-    if len(uniq) > 10:
-        rest = shown[~np.isin(groups[shown], uniq[:10])]
-        ax.scatter(xy[rest, 0], xy[rest, 1], s=9, color="grey", alpha=0.3, label="other groups")
+    colors = {g: cmap(k) for k, g in enumerate(uniq[:10])}
+    point_colors = [colors.get(g, (0.6, 0.6, 0.6, 1.0)) for g in groups[shown]]
+    point_colors = np.array(point_colors)
+    for is_pos, marker in ((True, "o"), (False, "^")):
+        sel = positive[shown] == is_pos
+        ax.scatter(
+            xy[shown[sel], 0],
+            xy[shown[sel], 1],
+            s=9,
+            marker=marker,
+            c=point_colors[sel],
+            alpha=0.35,
+            linewidths=0,
+        )
     harm = audit.top_harmful
-    ax.scatter(
-        xy[harm, 0],
-        xy[harm, 1],
-        s=90,
-        facecolors="none",
-        edgecolors="red",
-        linewidths=1.8,
-        label=f"{len(harm)} most harmful",
-    )
+    ax.scatter(xy[harm, 0], xy[harm, 1], s=90, facecolors="none", edgecolors="red", linewidths=1.8)
     div = np.asarray(audit.selection.indices)
     ax.scatter(
-        xy[div, 0],
-        xy[div, 1],
-        s=70,
-        marker="D",
-        color="black",
-        edgecolors="white",
-        linewidths=1,
-        label=f"{len(div)} DIVINE points",
+        xy[div, 0], xy[div, 1], s=70, marker="D", color="black", edgecolors="white", linewidths=1
     )
+    handles = [
+        Line2D([], [], ls="", marker="s", color=c, label=_mpl_text(f"group {g}")[:40])
+        for g, c in colors.items()
+    ]
+    if len(uniq) > 10:
+        handles.append(Line2D([], [], ls="", marker="s", color="grey", label="other groups"))
+    pos, neg = (str(v)[:20] for v in _display_classes(audit))
+    handles += [
+        Line2D([], [], ls="", marker="o", color="grey", label=_mpl_text(f"y = {pos}")),
+        Line2D([], [], ls="", marker="^", color="grey", label=_mpl_text(f"y = {neg}")),
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            mfc="none",
+            mec="red",
+            mew=1.8,
+            ms=9,
+            label=f"{len(harm)} most harmful",
+        ),
+        Line2D([], [], ls="", marker="D", color="black", ms=7, label=f"{len(div)} DIVINE points"),
+    ]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.set_xlabel(_mpl_text(audit.map_axis_labels[0])[:80])
     ax.set_ylabel(_mpl_text(audit.map_axis_labels[1])[:80])
     ax.set_title("Training data with the selected points")
-    ax.legend(fontsize=7, loc="best", framealpha=0.85)
     if n > MAX_MAP_POINTS:
-        ax.text(
-            0.99,
-            0.01,
-            f"{MAX_MAP_POINTS} of {n} points shown",
-            transform=ax.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=7,
-            color="grey",
-        )
+        ax.set_title(f"{MAX_MAP_POINTS} of {n} points shown", loc="right", fontsize=7)
     return fig
+
+
+def _display_classes(audit):
+    """(positive, negative) target values as the user knows them."""
+    positive = audit.y == audit.positive_label
+    pos = audit.display_positive
+    neg = audit.y_display[~positive][0] if (~positive).any() else "other"
+    return pos, neg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -888,7 +893,7 @@ def render_html(audit, *, figures=True):
             + _figure(
                 figs.get("map"),
                 "2-D map of the training data with the selected points highlighted",
-                "Colour: sensitive group; circle: positive label, triangle: negative label.",
+                "Colour: sensitive group; circle: positive target, triangle: negative target.",
             ),
         ),
         (
