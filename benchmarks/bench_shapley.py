@@ -249,9 +249,10 @@ def main(argv=None):
 
     print("\nExact leave-one-out for every training point (log loss on the evaluation set)")
     print(
-        f"| {'n':>5} | {'package loo (s)':>15} | {'naive loop (s)':>14} | speed-up | max |diff| |"
+        f"| {'n':>5} | {'package loo (s)':>15} | {'naive loop (s)':>14} | speed-up "
+        "| max abs diff | note |"
     )
-    print("| ----:| ---------------:| --------------:| --------:| ---------:|")
+    print("| ----:| ---------------:| --------------:| --------:| ------------:| --- |")
     for n in args.loo_n:
         X, y, Xe, ye = make_data(n, args.d, args.n_eval, args.seed)
         model = LogisticRegression().fit(X, y)
@@ -268,10 +269,10 @@ def main(argv=None):
             naive = naive_loo(model, X, y, Xe, ye, points)
             t_naive = min(t_naive, (time.perf_counter() - t0) * n / k)
         diff = float(np.max(np.abs(res.scores[points] - naive)))
-        note = "" if k == n else f" (naive: {k} points, extrapolated)"
+        note = "" if k == n else f"naive: {k} points, extrapolated"
         print(
             f"| {n:>5} | {t_pkg:>15.3f} | {t_naive:>14.3f} | {t_naive / t_pkg:>7.1f}x "
-            f"| {diff:>9.2g} |{note}"
+            f"| {diff:>12.2g} | {note} |"
         )
     print()
     print(load_average(), "(after)")
