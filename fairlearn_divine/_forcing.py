@@ -48,17 +48,21 @@ import warnings
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch
 
 from ._importance import _check_sample_weight, _check_X, _check_y, _fit, _n_rows, _take
 from ._models import DifferentiableModel, _GLMView, make_view
+from ._refit import NewtonRefitter, newton_refit_supported
 from ._warnings import ApproximationWarning
 
 __all__ = ["ForcingSubset", "minimal_forcing_subset", "minimal_forcing_subsets"]
 
 UPDATES = ("newton", "retrain")
+#: Scaled gradient above which the Newton update refreshes the Hessian at the new parameters.
+_REFRESH_TOL = 1e-8
 #: Absolute tolerance on the loss gap (cvxpy solvers return +-1e-18 for an inactive constraint).
 _GAP_TOL = 1e-10
 
@@ -128,13 +132,24 @@ class _CvxpyStep:
             options = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
         elif self.solver.upper() == "OSQP":
             options = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 200_000, "polishing": True}
-        self.problem.solve(solver=self.solver, **options)
-        status = self.problem.status
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")  # "Solution may be inaccurate" is handled below
+            try:
+                self.problem.solve(solver=self.solver, **options)
+                status = self.problem.status
+            except self.cp.error.SolverError as err:
+                status = f"solver error: {err}"
         unconstrained = -scipy.linalg.cho_solve(chol, g)
         if status in ("infeasible", "infeasible_inaccurate"):
             return None, unconstrained
-        if status not in ("optimal", "optimal_inaccurate"):
-            raise RuntimeError(f"cvxpy solver {self.solver} ended with status {status!r}.")
+        if status != "optimal":
+            warnings.warn(
+                f"cvxpy solver {self.solver} ended with status {status!r}; using the closed-form "
+                "KKT solution of this step instead.",
+                ApproximationWarning,
+                stacklevel=3,
+            )
+            return _closed_form_step(g, chol, a, r, epsilon)
         return np.asarray(self.D.value, dtype=float), unconstrained
 
 
@@ -152,6 +167,8 @@ class _State:
         c = view.objective_weights_ * keep
         self.c = c
         self.H = _hessian_with_weights(view, c)
+        self.H_theta = self.theta.copy()  # the parameters H belongs to
+        self.chol = _factor(self.H, view)
 
     def objective_gradient(self, theta):
         view = self.view
@@ -166,14 +183,39 @@ class _State:
         return -np.log(np.clip(p, np.finfo(float).tiny, 1.0))
 
     def remove(self, i):
-        """Downdate the Hessian by point i's curvature and take the Newton step."""
+        """Downdate the Hessian by point i's curvature and take the Newton step (MFS eq. 5).
+
+        The downdated Hessian belongs to the parameters it was last computed at; when the
+        iterate has drifted (scaled gradient above ``_REFRESH_TOL`` after the step) the Hessian
+        is recomputed at the current parameters and further Newton steps are taken, so the
+        parameters track the optimum of the remaining objective.
+        """
         view = self.view
-        F = view.loss_hessian_factors(view.X_[i : i + 1], view.y_[i : i + 1])[0]
-        self.H -= self.c[i] * (F @ F.T)
+        self.H -= self.c[i] * self._curvature(i)
         self.c[i] = 0.0
         self.keep[i] = False
-        chol = _factor(self.H, view)
-        self.theta = self.theta - _solve(chol, self.objective_gradient(self.theta))
+        self.chol = _factor(self.H, view)
+        self.theta = self.theta - _solve(self.chol, self.objective_gradient(self.theta))
+        scale = float(self.c.sum()) or 1.0
+        for _ in range(3):
+            g = self.objective_gradient(self.theta)
+            if np.max(np.abs(g)) <= _REFRESH_TOL * scale:
+                break
+            P = view._proba_t(view.X_, self.theta)
+            self.H = view._hessian_at(view.X_, self.c, P)
+            self.H_theta = self.theta.copy()
+            self.chol = _factor(self.H, view)
+            self.theta = self.theta - _solve(self.chol, g)
+
+    def _curvature(self, i):
+        """Hessian of l_i at the parameters H was computed at: A_i (x) x~ x~^T."""
+        view = self.view
+        row = view.X_[i : i + 1]
+        A = view._curvature(view._proba_t(row, self.H_theta))[0]
+        x = np.asarray(row.toarray() if sp.issparse(row) else row)[0]
+        if view.fit_intercept:
+            x = np.append(x, 1.0)
+        return np.kron(A, np.outer(x, x))
 
 
 def _hessian_with_weights(view, c):
@@ -223,6 +265,33 @@ def _refit(estimator, X, y, sample_weight, keep):
         warnings.simplefilter("ignore", ConvergenceWarning)
         _fit(model, _take(X, keep), y[keep], sw)
     return model
+
+
+class _Refits:
+    """Refit without removed rows: exact Newton refits for a bare LogisticRegression
+    (warm-started from the last refit), otherwise the estimator's own fit."""
+
+    def __init__(self, estimator, X, y, sample_weight):
+        self.estimator = estimator
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.refitter = None
+        if newton_refit_supported(estimator):
+            self.refitter = NewtonRefitter.from_estimator(
+                estimator, X, y, sample_weight=sample_weight, tol=1e-10
+            )
+            self.theta = self.refitter.view.params
+
+    def __call__(self, keep):
+        if self.refitter is None:
+            return _refit(self.estimator, self.X, self.y, self.sample_weight, keep)
+        theta = self.refitter.solve(np.flatnonzero(keep), self.theta)
+        self.theta = theta
+        model = copy.deepcopy(self.estimator)
+        W, b = self.refitter.view._split(theta)
+        model.coef_ = np.array(W, copy=True)
+        if b is not None:
+            model.intercept_ = np.array(b, copy=True)
+        return model
 
 
 def _predicts(model, x_row, classes):
@@ -336,14 +405,15 @@ def minimal_forcing_subset(
     model = estimator
     bar = _bar(progress, max_size)
     n_before = -1
+    stalled = False
+    refit = _Refits(estimator, X, y, sample_weight)
     while True:
         # ---- approximate loop until the model predicts a flip (or max_size) ----
         while len(selected) < max_size:
             theta = state.theta
             a, r = _constraint(view, xt, theta, c0, c1)
             g = state.objective_gradient(theta)
-            chol = _factor(state.H, view)
-            D, D_unc = step_fn(g, chol, a, r, epsilon)
+            D, D_unc = step_fn(g, state.chol, a, r, epsilon)
             p_now = view._proba_t(xt, theta)[0]
             if D is None or not np.any(a):
                 message = (
@@ -362,12 +432,12 @@ def minimal_forcing_subset(
             )
             if gap <= delta + _GAP_TOL:  # an inactive constraint costs 0 (up to solver noise)
                 break
-            theta_c = theta + D
-            gain = state.c * (state.losses(theta_c) - state.losses(theta))
+            # losses under the constraint vs at the model's unconstrained optimum
+            gain = state.c * (state.losses(theta + D) - state.losses(theta + D_unc))
             gain[~state.keep] = -np.inf
             i = int(np.argmax(gain))
             if not np.isfinite(gain[i]) or gain[i] <= 0:
-                message = "No remaining point's loss increases under the flip constraint."
+                stalled = True  # nothing more to pick on the model: let a refit decide
                 break
             trace[-1]["index"] = i
             selected.append(i)
@@ -376,7 +446,7 @@ def minimal_forcing_subset(
             if update == "newton":
                 state.remove(i)
             else:
-                model = _refit(estimator, X, y, sample_weight, keep)
+                model = refit(keep)
                 n_refits += 1
                 view = make_view(model, X, y, sample_weight=sample_weight)
                 xt = view.transform(x_row)  # a refitted pipeline transforms x anew
@@ -385,8 +455,8 @@ def minimal_forcing_subset(
             break
         if len(selected) == n_before:
             message = (
-                "The approximate model predicts a flip that refitting does not reproduce, and no "
-                "further point can be selected."
+                "Refitting does not flip the prediction and the model offers no further point "
+                "whose removal helps the flip."
             )
             break
         n_before = len(selected)
@@ -394,7 +464,8 @@ def minimal_forcing_subset(
             message = "The prediction at x already has the target class under the constraint."
             break
         # ---- verification by refit ----
-        model = _refit(estimator, X, y, sample_weight, keep)
+        stalled = False
+        model = refit(keep)
         n_refits += 1
         if _predicts(model, x_row, classes) != c0:
             flipped = True
@@ -403,7 +474,7 @@ def minimal_forcing_subset(
             while len(selected) > 1:
                 shorter = np.ones(n, dtype=bool)
                 shorter[selected[:-1]] = False
-                candidate = _refit(estimator, X, y, sample_weight, shorter)
+                candidate = refit(shorter)
                 n_refits += 1
                 if _predicts(candidate, x_row, classes) == c0:
                     break
@@ -420,6 +491,8 @@ def minimal_forcing_subset(
         xt = view.transform(x_row)  # a refitted pipeline transforms x anew
         state = _State(view, keep.copy())
     bar.close()
+    if not verify and not message and stalled:
+        message = "No remaining point's loss increases under the flip constraint."
     if not verify and not message:
         p_final = view._proba_t(xt, state.theta)[0]
         flipped = int(np.argmax(p_final)) != c0
@@ -488,6 +561,12 @@ def _as_row(x, X):
                 f"x must be one row with {X.shape[1]} features, got shape {row.shape}."
             )
         return row
+    if sp.issparse(x):
+        if x.shape != (1, X.shape[1]):
+            raise ValueError(
+                f"x must have shape (1, {X.shape[1]}) to match X, got a sparse {x.shape}."
+            )
+        return x.tocsr()
     arr = np.asarray(x)
     if arr.ndim == 1:
         arr = arr[None, :]

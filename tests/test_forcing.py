@@ -283,7 +283,10 @@ def _sigmoid(z):
 def _replay_newton_mfs(model, X, y, x, sample_weight=None, max_size=None, eps=1e-3):
     """Our own MFS Algorithm 1: KKT step, max loss increase, one Newton step per removal.
 
-    Hessian at the original optimum, downdated by each removed point's curvature (there).
+    Loss increases are measured against the model's unconstrained optimum theta + D_unc. The
+    Hessian is downdated by each removed point's curvature (at the parameters it was computed
+    at); when the scaled gradient after the step exceeds 1e-8, it is recomputed at the current
+    parameters and up to three further Newton steps follow (the documented drift control).
     Returns (indices, per-step p(c0|x) before each step, final theta).
     """
     n, d = X.shape
@@ -309,7 +312,7 @@ def _replay_newton_mfs(model, X, y, x, sample_weight=None, max_size=None, eps=1e
         z = Xa @ th
         return np.logaddexp(0.0, z) - y * z
 
-    picks, p_c0 = [], []
+    picks, p_c0, ties = [], [], []
     while len(picks) < max_size:
         p1 = _sigmoid(xa @ theta)
         p_c0.append(p1 if c0 == 1 else 1 - p1)
@@ -317,14 +320,23 @@ def _replay_newton_mfs(model, X, y, x, sample_weight=None, max_size=None, eps=1e
         D, D_unc, lam = _kkt_reference(H, grad(theta), a, r, eps)
         if lam == 0.0:
             break
-        gain = np.where(keep, c * (losses(theta + D) - losses(theta)), -np.inf)
+        gain = np.where(keep, c * (losses(theta + D) - losses(theta + D_unc)), -np.inf)
         i = int(np.argmax(gain))
         if gain[i] <= 0:
             break
+        ties.append(set(np.flatnonzero(gain >= gain[i] - 1e-9 * abs(gain[i])).tolist()))
         picks.append(i)
         keep[i] = False
         H = H - c[i] * p_hat[i] * (1 - p_hat[i]) * np.outer(Xa[i], Xa[i])
         theta = theta - np.linalg.solve(H, grad(theta))
+        for _ in range(3):
+            g = grad(theta)
+            if np.max(np.abs(g)) <= 1e-8 * (c * keep).sum():
+                break
+            p_hat = _sigmoid(Xa @ theta)
+            H = (Xa * (c * keep * p_hat * (1 - p_hat))[:, None]).T @ Xa + np.diag(reg)
+            theta = theta - np.linalg.solve(H, g)
+    _replay_newton_mfs.ties = ties  # candidates within rounding of the best gain, per step
     return np.array(picks), np.array(p_c0), theta
 
 
@@ -333,10 +345,16 @@ def test_unverified_newton_path_matches_numpy_replay(j):
     X, y, model = _moons()
     result = _mfs("moons", j, "newton", False)
     picks, p_c0, theta = _replay_newton_mfs(model, X, y, X[j])
-    np.testing.assert_array_equal(result.indices, picks)
-    np.testing.assert_allclose([t["p_c0"] for t in result.trace], p_c0, rtol=1e-6, atol=1e-8)
+    # same picks, except that a gain tied with the best to 1e-9 (relative) may go either way
+    assert len(result.indices) == len(picks)
+    assert set(result.indices.tolist()) == set(picks.tolist())
+    for k, (ours, theirs) in enumerate(zip(result.indices, picks, strict=True)):
+        assert ours == theirs or ours in _replay_newton_mfs.ties[k]
+    # rtol 1e-5: whether one more refresh step runs depends on the scaled gradient crossing
+    # 1e-8, which rounding can decide either way; such a step moves p by ~1e-6
+    np.testing.assert_allclose([t["p_c0"] for t in result.trace], p_c0, rtol=1e-5, atol=1e-8)
     p1 = _sigmoid(np.append(X[j], 1.0) @ theta)
-    np.testing.assert_allclose(result.final_proba, [1 - p1, p1], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(result.final_proba, [1 - p1, p1], rtol=1e-5, atol=1e-8)
 
 
 def test_unverified_newton_path_matches_numpy_replay_with_sample_weight():
@@ -442,11 +460,11 @@ def test_verify_false_uses_approximate_model():
     c0 = int(np.flatnonzero(model.classes_ == result.predicted_class)[0])
     assert result.flipped == (int(np.argmax(result.final_proba)) != c0)
     assert result.flipped  # the approximate model predicts a flip here
-    # final_proba is not a refit's: it differs from our refit's probability at x
+    # no refit ran, yet the Newton iterate (with its drift control) tracks the refit optimum
     keep = np.ones(len(y), dtype=bool)
     keep[result.indices] = False
     refit = clone(model).fit(X[keep], y[keep])
-    assert not np.allclose(result.final_proba, refit.predict_proba(X[:1])[0], atol=1e-6)
+    np.testing.assert_allclose(result.final_proba, refit.predict_proba(X[:1])[0], atol=1e-3)
 
 
 def test_verify_false_retrain_counts_refits():
