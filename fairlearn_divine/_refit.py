@@ -110,7 +110,9 @@ class NewtonRefitter:
                 cand = theta - t * step
                 P_cand = view._proba_t(Xt, cand)
                 f_cand = self._objective(P_cand, yr, c, cand)
-                if f_cand <= f - 1e-4 * t * decrease:
+                # Armijo, with slack for rounding: near the optimum the predicted decrease is
+                # below the rounding error of f and a sound Newton step must not be rejected
+                if f_cand <= f - 1e-4 * t * decrease + 1e-12 * max(1.0, abs(f)):
                     break
                 t *= 0.5
             else:  # no decrease representable in floating point: converged to precision

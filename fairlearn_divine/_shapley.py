@@ -10,7 +10,13 @@ permutation :math:`\\pi`. Same sign convention as every score in the package: po
 point helps, negative = harmful.
 
 Conventions (documented and tested): the empty set predicts the training majority class (by
-total sample weight); a subset whose labels are all one class predicts that class.
+total sample weight); a subset whose labels are all one class predicts that class; a subset the
+estimator cannot be fitted on or predict from (``ValueError``, e.g. fewer points than
+``n_neighbors``) predicts its own majority class. These constant predictors output the
+Laplace-smoothed class frequencies :math:`(w_k + 1) / (W + K)` of the subset (the training set
+for the empty set): their predicted label is the majority class, and probability-based costs
+such as the log loss stay finite (a one-hot prediction would give the first two-class prefix a
+marginal of about :math:`-\\log \\epsilon \\approx 36` and drown every other one).
 
 Truncated Monte Carlo
 ---------------------
@@ -78,9 +84,18 @@ class _EstimatorPrefix:
         sw = None if self.sample_weight is None else self.sample_weight[rows]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self._fit(model, self._take(self.X, rows), self.y[rows], sw)
+            try:
+                self._fit(model, self._take(self.X, rows), self.y[rows], sw)
+            except ValueError as err:  # e.g. KNeighbors with more neighbours than points
+                self.model = None
+                raise _PrefixTooSmall(str(err)) from err
         self.model, self.model_classes = model, classes_present
-        return self.ctx.values(self._proba(model, self.ctx.X, self.ctx.classes))
+        try:
+            proba = self._proba(model, self.ctx.X, self.ctx.classes)
+        except ValueError as err:  # e.g. KNeighbors: more neighbours than fitted points
+            self.model = None
+            raise _PrefixTooSmall(str(err)) from err
+        return self.ctx.values(proba)
 
 
 class _NewtonPrefix:
@@ -108,28 +123,40 @@ class _NewtonPrefix:
         return self.ctx.values(self.refitter.proba(self.Xt_eval, self.theta))
 
 
-def _constant_values(ctx, class_index):
-    proba = np.zeros((len(ctx.y_idx), len(ctx.classes)))
-    proba[:, class_index] = 1.0
-    return ctx.values(proba)
+class _PrefixTooSmall(Exception):
+    """The estimator cannot be fitted on this prefix (e.g. fewer points than k neighbours)."""
 
 
-def _one_permutation(perm, prefix, y_idx, ctx, f_empty, f_full, tol_abs):
+def _constant_values(ctx, counts):
+    """f of a constant predictor: probabilities (counts + 1) / (total + K), all samples alike.
+
+    Its prediction (argmax) is the most frequent class of ``counts``; the Laplace smoothing keeps
+    probability-based costs such as the log loss finite.
+    """
+    counts = np.asarray(counts, dtype=float)
+    p = (counts + 1.0) / (counts.sum() + len(counts))
+    return ctx.values(np.tile(p, (len(ctx.y_idx), 1)))
+
+
+def _one_permutation(perm, prefix, y_idx, w, ctx, f_empty, f_full, tol_abs):
     """Marginals f(P) - f(P + i) along one permutation, with truncation."""
     n, m = len(perm), len(f_full)
     marg = np.zeros((n, m))
     prefix.reset()
     f_prev = f_empty
-    seen = np.zeros(len(ctx.classes), dtype=bool)
+    counts = np.zeros(len(ctx.classes))
     n_evaluated = 0
     for j in range(n):
         i = perm[j]
-        seen[y_idx[i]] = True
-        present = tuple(np.flatnonzero(seen))
+        counts[y_idx[i]] += w[i]
+        present = tuple(np.flatnonzero(counts > 0))
         if len(present) == 1:
-            values = _constant_values(ctx, present[0])
+            values = _constant_values(ctx, counts)
         else:
-            values = prefix.values(np.sort(perm[: j + 1]), present)
+            try:
+                values = prefix.values(np.sort(perm[: j + 1]), present)
+            except _PrefixTooSmall:
+                values = _constant_values(ctx, counts)
         n_evaluated += 1
         marg[i] = f_prev - values
         f_prev = values
@@ -138,14 +165,14 @@ def _one_permutation(perm, prefix, y_idx, ctx, f_empty, f_full, tol_abs):
     return marg, n_evaluated
 
 
-def _samples(ts, seed, n, antithetic, prefix, y_idx, ctx, f_empty, f_full, tol_abs, limit):
+def _samples(ts, seed, n, antithetic, prefix, y_idx, w, ctx, f_empty, f_full, tol_abs, limit):
     """Samples ts: mean marginals of each permutation (and its reverse if antithetic)."""
     out = []
     with threadpool_limits(1) if limit else _nullcontext():
         for t in ts:
             rng = np.random.default_rng(np.random.SeedSequence([seed, t]))
             perm = rng.permutation(n)
-            args = (prefix, y_idx, ctx, f_empty, f_full, tol_abs)
+            args = (prefix, y_idx, w, ctx, f_empty, f_full, tol_abs)
             marg, k = _one_permutation(perm, *args)
             if antithetic:
                 marg2, k2 = _one_permutation(perm[::-1], *args)
@@ -162,20 +189,36 @@ class _nullcontext:
         return False
 
 
-def _signature(estimator, n, m, seed, antithetic, tol, names):
-    text = repr(
-        (
-            type(estimator).__name__,
-            estimator.get_params(deep=False).keys(),
-            n,
-            m,
-            seed,
-            antithetic,
-            tol,
-            tuple(names),
-        )
+def _signature(estimator, X, y, sample_weight, ctx, seed, antithetic, tol):
+    """Fingerprint of everything that determines the sampled marginals (for checkpoints)."""
+    digest = hashlib.sha256()
+
+    def add(obj):
+        if hasattr(obj, "to_numpy"):
+            obj = obj.to_numpy()
+        if hasattr(obj, "toarray"):
+            obj = obj.toarray()
+        arr = np.asarray(obj)
+        if arr.dtype == object:
+            digest.update(repr(arr.tolist()).encode())
+        else:
+            digest.update(np.ascontiguousarray(arr).tobytes())
+        digest.update(repr(arr.shape).encode())
+
+    digest.update(
+        repr(
+            (
+                type(estimator).__name__,
+                sorted((k, repr(v)) for k, v in estimator.get_params(deep=True).items()),
+            )
+        ).encode()
     )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    for part in (X, y, ctx.X, ctx.y_idx):
+        add(part)
+    add(np.zeros(0) if sample_weight is None else sample_weight)
+    add(np.zeros(0) if ctx.groups is None else ctx.groups)
+    digest.update(repr((seed, antithetic, tol, [f.name for f in ctx.objectives])).encode())
+    return digest.hexdigest()[:24]
 
 
 def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
@@ -228,8 +271,7 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
     _fit(full, X, y, sample_weight)
     f_full = ctx.values(_predict_proba(full, ctx.X, classes))
     weights = np.ones(n) if sample_weight is None else sample_weight
-    majority = int(np.argmax(np.bincount(y_idx, weights=weights, minlength=len(classes))))
-    f_empty = _constant_values(ctx, majority)
+    f_empty = _constant_values(ctx, np.bincount(y_idx, weights=weights, minlength=len(classes)))
     tol_abs = truncation_tolerance * np.maximum(
         np.abs(f_full), np.maximum(0.01 * np.abs(f_empty - f_full), 1e-12)
     )
@@ -253,8 +295,9 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
     max_samples = max(1, n_permutations // per_sample)
     min_samples = max(2, min_permutations // per_sample)
     signature = _signature(
-        estimator, n, m, seed, antithetic, truncation_tolerance, [f.name for f in ctx.objectives]
+        estimator, X, y, sample_weight, ctx, seed, antithetic, truncation_tolerance
     )
+
     total = np.zeros((n, m))
     total_sq = np.zeros((n, m))
     done = 0
@@ -277,7 +320,7 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
     converged = False
     n_jobs = runtime["n_jobs"]
     parallel = Parallel(n_jobs=n_jobs) if n_jobs not in (None, 1) else None
-    args = (seed, n, antithetic, prefix, y_idx, ctx, f_empty, f_full, tol_abs)
+    args = (seed, n, antithetic, prefix, y_idx, weights, ctx, f_empty, f_full, tol_abs)
     while done < max_samples:
         ts = np.arange(done, min(done + _ROUND, max_samples))
         if parallel is None:

@@ -3,8 +3,9 @@
 Ground truth is computed here, independently of fairlearn_divine: exact Shapley values by
 enumerating every subset of a tiny training set with scikit-learn refits, using the documented
 conventions (empty set -> training majority class by total sample weight; a single-class subset
--> that class; constant predictions are one-hot probabilities; log loss with probabilities
-clipped to [eps, 1 - eps], eps = np.finfo(float).eps).
+-> that class; a constant predictor outputs the Laplace-smoothed class frequencies
+(w_k + 1) / (W + K) of its subset, the training set for the empty set; log loss with
+probabilities clipped to [eps, 1 - eps], eps = np.finfo(float).eps).
 """
 
 import itertools
@@ -39,15 +40,18 @@ def _subset_value(est, X, y, rows, classes, majority, X_eval, y_eval_idx, sample
     """f(S): log loss on the evaluation set of ``est`` fitted on rows ``S`` (conventions)."""
     rows = np.asarray(sorted(rows), dtype=int)
     K = len(classes)
-    if len(rows) == 0:
-        P = np.zeros((len(y_eval_idx), K))
-        P[:, majority] = 1.0
+    w = np.ones(len(y)) if sample_weight is None else sample_weight
+
+    def constant(subset):
+        counts = np.array([w[subset][y[subset] == c].sum() for c in classes])
+        P = np.tile((counts + 1.0) / (counts.sum() + K), (len(y_eval_idx), 1))
         return _log_loss(P, y_eval_idx)
+
+    if len(rows) == 0:
+        return constant(np.arange(len(y)))  # the training set's smoothed frequencies
     present = np.unique(y[rows])
     if len(present) == 1:
-        P = np.zeros((len(y_eval_idx), K))
-        P[:, np.searchsorted(classes, present[0])] = 1.0
-        return _log_loss(P, y_eval_idx)
+        return constant(rows)
     sw = None if sample_weight is None else sample_weight[rows]
     model = fit(clone(est), X[rows], y[rows], sw)
     P = np.zeros((len(y_eval_idx), K))
@@ -146,10 +150,13 @@ def test_conventions_single_class_prefixes(weighted):
     )
     assert np.all(np.abs(res.scores - phi) <= 5 * res.scores_stderr + 1e-9)
     assert_allclose(res.scores.sum(), f_empty - f_full, rtol=1e-6)
-    # the empty-set convention is visible in the total: majority class 1 by weight -> the
-    # one-hot log loss of predicting 1 on 2 zeros out of 5 eval points
-    expected_empty = -np.log(EPS) * (2 / 5 if weighted else 3 / 5)
+    # the empty-set convention is visible in the total: the smoothed training frequencies
+    # (weighted: class 1 is the majority) on 2 zeros and 3 ones
+    counts = np.array([3.0, 5.0]) if weighted else np.array([3.0, 1.0])
+    p = (counts + 1) / (counts.sum() + 2)
+    expected_empty = -(2 * np.log(p[0]) + 3 * np.log(p[1])) / 5
     assert_allclose(f_empty, expected_empty)
+    assert (np.argmax(p) == 1) == weighted  # it predicts the weighted majority class
 
 
 # ---------------------------------------------------------------------------------------------
