@@ -73,7 +73,7 @@ from tqdm.auto import tqdm
 from ._linalg import HessianSolver
 from ._models import DifferentiableModel, _encode_y, make_view
 from ._objectives import encode_sensitive_features, resolve_objective
-from ._refit import NewtonRefitter, newton_refit_supported
+from ._refit import NewtonRefitter, use_newton_refits
 from ._warnings import ApproximationWarning
 
 __all__ = ["ImportanceResult", "training_point_importance"]
@@ -508,10 +508,6 @@ def _refit_method(estimator, X, y, sample_weight, ctx, options, runtime, *, kind
     if not is_classifier(estimator):
         raise TypeError(f"estimator must be a fitted classifier, got {type(estimator).__name__}.")
     refit_solver = options.pop("refit_solver", "auto")
-    if refit_solver not in ("auto", "newton", "estimator"):
-        raise ValueError(
-            f"refit_solver must be 'auto', 'newton' or 'estimator', got {refit_solver!r}."
-        )
     _no_options(options, method)
     n = _n_rows(X)
     rows = np.arange(n) if indices is None else _check_indices(indices, n)
@@ -521,15 +517,7 @@ def _refit_method(estimator, X, y, sample_weight, ctx, options, runtime, *, kind
         y_idx = _encode_y(y, classes)
         P_train = _predict_proba(estimator, X, classes)
         flip_to = classes[_flipped_labels(P_train, y_idx)]
-    use_newton = refit_solver == "newton" or (
-        refit_solver == "auto" and newton_refit_supported(estimator)
-    )
-    if use_newton:
-        if not newton_refit_supported(estimator):
-            raise ValueError(
-                "refit_solver='newton' needs a bare LogisticRegression with an L2 penalty and no "
-                f"class_weight; got {estimator!r}."
-            )
+    if use_newton_refits(refit_solver, estimator):
         return _newton_refits(
             estimator,
             X,

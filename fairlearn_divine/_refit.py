@@ -30,6 +30,22 @@ def newton_refit_supported(estimator):
     )
 
 
+REFIT_SOLVERS = ("auto", "newton", "estimator")
+
+
+def use_newton_refits(refit_solver, estimator):
+    """Resolve a ``refit_solver`` option: True for exact Newton refits, False for ``fit``."""
+    if refit_solver not in REFIT_SOLVERS:
+        raise ValueError(f"refit_solver must be one of {REFIT_SOLVERS}, got {refit_solver!r}.")
+    supported = newton_refit_supported(estimator)
+    if refit_solver == "newton" and not supported:
+        raise ValueError(
+            "refit_solver='newton' needs a bare LogisticRegression with an L2 penalty and no "
+            f"class_weight; got {estimator!r}."
+        )
+    return refit_solver == "newton" or (refit_solver == "auto" and supported)
+
+
 class NewtonRefitter:
     """Solve the estimator's objective on weighted subsets of its training data.
 

@@ -53,7 +53,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._refit import NewtonRefitter, newton_refit_supported
+from ._refit import NewtonRefitter, use_newton_refits
 
 _ROUND = 8  # samples per round: convergence is checked between rounds (independent of n_jobs)
 
@@ -250,10 +250,6 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
             raise ValueError(f"{name} must be a non-negative float, got {value!r}.")
     if max_time is not None and not (isinstance(max_time, int | float) and max_time > 0):
         raise ValueError(f"max_time must be a positive number of seconds, got {max_time!r}.")
-    if refit_solver not in ("auto", "newton", "estimator"):
-        raise ValueError(
-            f"refit_solver must be 'auto', 'newton' or 'estimator', got {refit_solver!r}."
-        )
 
     y = np.asarray(y)
     n = _n_rows(X)
@@ -277,15 +273,8 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
     )
 
     fallback = _EstimatorPrefix(estimator, X, y, sample_weight, ctx)
-    use_newton = refit_solver == "newton" or (
-        refit_solver == "auto" and newton_refit_supported(estimator)
-    )
+    use_newton = use_newton_refits(refit_solver, estimator)
     if use_newton:
-        if not newton_refit_supported(estimator):
-            raise ValueError(
-                "refit_solver='newton' needs a bare LogisticRegression with an L2 penalty and no "
-                "class_weight."
-            )
         refitter = NewtonRefitter.from_estimator(full, X, y, sample_weight=sample_weight)
         prefix = _NewtonPrefix(refitter, refitter.view.transform(ctx.X), ctx, fallback)
     else:
