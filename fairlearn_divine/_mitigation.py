@@ -92,15 +92,17 @@ def _select_harmful(harm, k, diversity, gamma, X_div, random_state):
     if diversity is None:
         order = candidates[np.argsort(-harm[candidates], kind="stable")]
         return order[:k]
+    # diverse among the harmful points, the diversity measured against all the data
     sel = select_diverse(
-        harm[candidates],
-        X_div[candidates],
+        harm,
+        X_div,
         k,
         diversity=diversity,
         gamma=gamma,
         random_state=random_state,
+        candidates=candidates,
     )
-    return candidates[sel.indices]
+    return sel.indices
 
 
 class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -446,8 +448,9 @@ def removal_curve(
     all data, by each strategy:
 
     * ``"influence"``: by harm :math:`-I_i` (importance for ``objective``), most harmful first;
-    * ``"divine"``: the greedy DIVINE order on harm with ``diversity`` and a gamma chosen by the
-      ``gamma`` rule on the first step's set size;
+    * ``"divine"``: the greedy DIVINE order of the harmful points (harm with ``diversity``, the
+      diversity measured on all the data, a gamma chosen by the ``gamma`` rule on the first
+      step's set size), then the remaining points by harm;
     * ``"diversity_only"``: the greedy order of the diversity function alone;
     * ``"random"``: a seeded permutation.
 
@@ -502,11 +505,34 @@ def removal_curve(
     if "divine" in strategies or "diversity_only" in strategies:
         Z = _diversity_features(model, X)
     if "divine" in strategies:
-        m = max(1, int(round(step * n)))
-        g = select_diverse(harm, Z, m, diversity=diversity, gamma=gamma, random_state=rng).gamma
-        orders["divine"] = select_diverse(
-            harm, Z, n_max, diversity=diversity, gamma=g, random_state=random_state
-        ).indices
+        # DIVINE order over the harmful points (diversity measured on all the data), then the
+        # rest by harm, as the influence order continues once the harmful points run out
+        wanted = harm > 0
+        k = min(n_max, int(wanted.sum()))
+        first = np.array([], dtype=np.intp)
+        if k:
+            m = min(k, max(1, int(round(step * n))))
+            g = select_diverse(
+                harm,
+                Z,
+                m,
+                diversity=diversity,
+                gamma=gamma,
+                random_state=rng,
+                candidates=wanted,
+            ).gamma
+            first = select_diverse(
+                harm,
+                Z,
+                k,
+                diversity=diversity,
+                gamma=g,
+                random_state=random_state,
+                candidates=wanted,
+            ).indices
+        rest = np.argsort(-harm, kind="stable")
+        rest = rest[~np.isin(rest, first)][: n_max - len(first)]
+        orders["divine"] = np.concatenate([first, rest]).astype(np.intp)
     if "diversity_only" in strategies:
         orders["diversity_only"] = select_diverse(
             np.zeros(n), Z, n_max, diversity=diversity, gamma=1.0, random_state=random_state

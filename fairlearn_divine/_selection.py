@@ -168,10 +168,31 @@ def _make_kernel(X, kernel, bandwidth, random_state):
     raise TypeError(f"kernel must be 'rbf' or a callable, got {type(kernel).__name__}.")
 
 
+def _check_candidates(candidates, n, m):
+    if candidates is None:
+        return None
+    arr = np.asarray(candidates)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise ValueError(f"candidates as a mask must have shape ({n},), got {arr.shape}.")
+        mask = arr.copy()
+    else:
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise ValueError("candidates must be a boolean mask or an array of row indices.")
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            raise ValueError(f"candidates holds indices outside [0, {n}).")
+        mask = np.zeros(n, dtype=bool)
+        mask[arr] = True
+    if mask.sum() < m:
+        raise ValueError(f"candidates holds {int(mask.sum())} rows, fewer than n_points={m}.")
+    return mask
+
+
 class _Quota:
     """Per-group minimum counts: restrict candidates once the remaining slots are needed."""
 
-    def __init__(self, groups, min_per_group, n, m):
+    def __init__(self, groups, min_per_group, n, m, candidates=None):
+        self.candidates = _check_candidates(candidates, n, m)
         self.active = groups is not None and min_per_group is not None
         if groups is not None and min_per_group is None:
             raise ValueError("groups was given without min_per_group.")
@@ -195,7 +216,8 @@ class _Quota:
             raise TypeError(f"min_per_group must be an int or a dict, got {min_per_group!r}.")
         if np.any(need < 0):
             raise ValueError(f"min_per_group must be non-negative, got {min_per_group!r}.")
-        sizes = np.bincount(self.codes, minlength=len(labels))
+        pool = self.codes if self.candidates is None else self.codes[self.candidates]
+        sizes = np.bincount(pool, minlength=len(labels))
         short = labels[need > sizes]
         if short.size:
             raise ValueError(f"groups {short.tolist()!r} have fewer points than min_per_group.")
@@ -205,6 +227,10 @@ class _Quota:
             )
         self.need = need
         self.m = m
+
+    def start(self, n):
+        """Rows that may be selected at all (the candidates)."""
+        return np.ones(n, dtype=bool) if self.candidates is None else self.candidates.copy()
 
     def allowed(self, selected, available):
         if not self.active:
@@ -222,7 +248,7 @@ class _Quota:
 
 def _greedy(scores, div, gamma, m, quota):
     n = len(scores)
-    available = np.ones(n, dtype=bool)
+    available = quota.start(n)
     for _ in range(m):
         cand = np.flatnonzero(quota.allowed(div.selected, available))
         total = scores[cand] + gamma * div.gains(cand) if gamma else scores[cand]
@@ -235,7 +261,7 @@ def _greedy(scores, div, gamma, m, quota):
 def _stochastic(scores, div, gamma, m, quota, epsilon, rng):
     n = len(scores)
     size = int(math.ceil(n / m * math.log(1.0 / epsilon)))
-    available = np.ones(n, dtype=bool)
+    available = quota.start(n)
     for _ in range(m):
         pool = np.flatnonzero(quota.allowed(div.selected, available))
         cand = np.sort(rng.choice(pool, size=min(size, len(pool)), replace=False))
@@ -255,10 +281,10 @@ def _lazy(scores, div, gamma, m, quota):
     n = len(scores)
     first = div.initial_gains() if hasattr(div, "initial_gains") else div.gains(None)
     bounds = scores + gamma * first
-    heap = [(-bounds[i], i) for i in range(n)]
+    available = quota.start(n)
+    heap = [(-bounds[i], i) for i in np.flatnonzero(available)]
     heapq.heapify(heap)
     fresh_at = np.full(n, 0)  # initial bounds are exact at step 0
-    available = np.ones(n, dtype=bool)
     n_evaluations = n
     for step in range(m):
         allowed = quota.allowed(div.selected, available)
@@ -299,7 +325,10 @@ def _lazy(scores, div, gamma, m, quota):
 def _run(scores, div, gamma, m, quota, strategy, epsilon, random_state):
     div.reset()
     if gamma == 0 and not quota.active:
-        order = np.argsort(-scores, kind="stable")[:m]
+        order = np.argsort(-scores, kind="stable")
+        if quota.candidates is not None:
+            order = order[quota.candidates[order]]
+        order = order[:m]
         for v in order:
             div.add(int(v))
         return order.astype(np.intp)
@@ -349,6 +378,7 @@ class _Problem:
         groups,
         min_per_group,
         random_state,
+        candidates=None,
     ):
         self.scores, self.X = _check_inputs(scores, X, n_points, diversity)
         self.n = len(self.scores)
@@ -360,7 +390,7 @@ class _Problem:
         self.strategy = strategy
         self.epsilon = float(epsilon)
         self.random_state = random_state
-        self.quota = _Quota(groups, min_per_group, self.n, self.m)
+        self.quota = _Quota(groups, min_per_group, self.n, self.m, candidates)
         self.kernel, self.bandwidth = _make_kernel(self.X, kernel, bandwidth, random_state)
         self.div = make_diversity(diversity, self.kernel, self.n)
         if strategy == "lazy" and not self.div.is_submodular:
@@ -490,6 +520,7 @@ def select_diverse(
     min_per_group=None,
     random_state=None,
     n_jobs=None,
+    candidates=None,
 ):
     """Select ``n_points`` influential and diverse training points (DIVINE).
 
@@ -528,6 +559,9 @@ def select_diverse(
         Seeds the bandwidth sample and stochastic greedy.
     n_jobs : int, optional
         Run the gamma sweep on this many joblib workers (same result for any ``n_jobs``).
+    candidates : boolean mask or array of row indices, optional
+        Select only among these rows (e.g. the harmful points); the diversity is still
+        measured against all of ``X``.
 
     Returns
     -------
@@ -562,6 +596,7 @@ def select_diverse(
         groups,
         min_per_group,
         random_state,
+        candidates,
     )
     curve = None
     if isinstance(gamma, str):
@@ -634,6 +669,7 @@ def tradeoff_curve(
     min_per_group=None,
     random_state=None,
     n_jobs=None,
+    candidates=None,
 ):
     """Influence-diversity trade-off of DIVINE selections over a sweep of gamma.
 
@@ -661,6 +697,7 @@ def tradeoff_curve(
         groups,
         min_per_group,
         random_state,
+        candidates,
     )
     return problem.sweep(_check_gammas(gammas), n_jobs=n_jobs)
 
@@ -703,7 +740,9 @@ def select_diverse_influential(
     n_points : int
     objective, method : see :func:`~fairlearn_divine.training_point_importance`
     harmful : bool, default=False
-        Select the most *harmful* points (most negative scores) instead of the most helpful.
+        Select *harmful* points (negative scores) instead of helpful ones (positive scores).
+        Only points on that side are candidates; when fewer exist than ``n_points``, all of
+        them are returned.
     recalculate : bool, default=False
     X_diversity : array-like of shape (n, d), optional
         Numeric inputs the diversity kernel compares (default: ``X``, which must then be
@@ -741,6 +780,13 @@ def select_diverse_influential(
     )
     sign = -1.0 if harmful else 1.0
     Z = X if X_diversity is None else X_diversity
+    # only points on the asked-for side are candidates (harmful: negative scores; else
+    # positive), so diversity cannot pull in points of the other kind
+    wanted = sign * np.asarray(result.scores) > 0
+    if not wanted.any():
+        kind = "harmful (negative" if harmful else "helpful (positive"
+        raise ValueError(f"No training point is {kind} score) for objective {objective!r}.")
+    n_points = min(int(n_points), int(wanted.sum()))
     selection = select_diverse(
         sign * result.scores,
         Z,
@@ -748,10 +794,12 @@ def select_diverse_influential(
         diversity=diversity,
         gamma=gamma,
         random_state=random_state,
+        candidates=wanted,
         **selection_options,
     )
     selection["scores"] = result.scores
     selection["recalculated"] = False
+    selection["n_candidates"] = int(wanted.sum())
     if not recalculate:
         return selection
 
@@ -769,6 +817,7 @@ def select_diverse_influential(
         selection_options.get("groups"),
         selection_options.get("min_per_group"),
         random_state,
+        wanted,
     )
     gamma_raw = selection.gamma
     div = problem.div
@@ -777,7 +826,9 @@ def select_diverse_influential(
     keep = np.ones(n, dtype=bool)
     sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
     for _ in range(n_points):
-        cand = np.flatnonzero(problem.quota.allowed(div.selected, keep))
+        cand = np.flatnonzero(problem.quota.allowed(div.selected, keep) & (current > 0))
+        if not cand.size:  # re-scoring left no point on the asked-for side
+            break
         total = current[cand] + gamma_raw * div.gains(cand) if gamma_raw else current[cand]
         v = int(cand[int(np.argmax(total))])
         div.add(v)

@@ -20,6 +20,7 @@ from _divine_reference import (
 )
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils import Bunch
 
 from fairlearn_divine import (
     DiverseSelection,
@@ -630,11 +631,22 @@ def _fitted():
 @pytest.mark.parametrize("harmful", [False, True])
 def test_select_diverse_influential_without_recalculation(harmful, gamma):
     data, est, scores = _fitted()
+    sign = -1.0 if harmful else 1.0
+    wanted = sign * scores > 0  # only points on the asked-for side are candidates
+    if not wanted.any():
+        with pytest.raises(ValueError, match="No training point is"):
+            select_diverse_influential(
+                est, data.X, data.y, 4, harmful=harmful, gamma=gamma, random_state=0
+            )
+        return
     result = select_diverse_influential(
         est, data.X, data.y, 4, harmful=harmful, gamma=gamma, random_state=0
     )
-    sign = -1.0 if harmful else 1.0
-    expected = select_diverse(sign * scores, data.X, 4, gamma=gamma, random_state=0)
+    m = min(4, int(wanted.sum()))
+    expected = select_diverse(
+        sign * scores, data.X, m, gamma=gamma, random_state=0, candidates=wanted
+    )
+    assert np.all(sign * scores[result.indices] > 0)
     np.testing.assert_array_equal(result.indices, expected.indices)
     np.testing.assert_allclose(result.scores, scores)
     assert result.gamma == expected.gamma
@@ -663,6 +675,19 @@ def test_select_diverse_influential_options_passed_on():
     assert result.bandwidth == 0.5
 
 
+@functools.cache
+def _fitted_noisy():
+    """The same data with 15 labels flipped: at the optimum the training log loss then has
+    harmful points (without noise every score is positive)."""
+    data = make_divine_synthetic(n_samples=300, n_outliers=10, random_state=0)
+    y = data.y.copy()
+    flip = np.random.default_rng(0).choice(len(y), 15, replace=False)
+    y[flip] = 1 - y[flip]
+    data = Bunch(X=data.X, y=y)
+    est = LogisticRegression().fit(data.X, y)
+    return data, est, training_point_importance(est, data.X, y).scores
+
+
 def _own_recalculation(est, X, y, m, gamma, K, diversity, sign=1.0):
     """DIVINE appendix D: pick, refit without the picks, re-score the rest, repeat."""
     n = len(y)
@@ -671,7 +696,9 @@ def _own_recalculation(est, X, y, m, gamma, K, diversity, sign=1.0):
     S = []
     keep = np.ones(n, dtype=bool)
     for step in range(m):
-        rest = np.flatnonzero(keep)
+        rest = np.flatnonzero(keep & (current > 0))  # only points on the asked-for side
+        if not rest.size:
+            break
         totals = [current[v] + gamma * (R(K, [*S, v]) - R(K, S)) for v in rest]
         v = int(rest[int(np.argmax(totals))])
         S.append(v)
@@ -688,7 +715,9 @@ def _own_recalculation(est, X, y, m, gamma, K, diversity, sign=1.0):
 @pytest.mark.parametrize(("diversity", "gamma"), [("sum_redundancy", 1e-4), ("mmd", 1e-3)])
 @pytest.mark.parametrize("harmful", [False, True])
 def test_select_diverse_influential_recalculation(diversity, gamma, harmful):
-    data, est, scores = _fitted()
+    data, est, scores = _fitted_noisy() if harmful else _fitted()
+    sign = -1.0 if harmful else 1.0
+    assert np.any(sign * scores > 0)
     result = select_diverse_influential(
         est,
         data.X,
@@ -701,7 +730,6 @@ def test_select_diverse_influential_recalculation(diversity, gamma, harmful):
         bandwidth=1.0,
     )
     K = rbf_dense(data.X, 1.0)
-    sign = -1.0 if harmful else 1.0
     expected = _own_recalculation(est, data.X, data.y, 3, gamma, K, diversity, sign)
     assert result.indices.tolist() == expected
     assert result.recalculated
@@ -798,3 +826,28 @@ def test_sweep_in_parallel_equals_serial():
     np.testing.assert_array_equal(serial.indices, parallel.indices)
     for key in ("gammas_raw", "influence", "diversity", "mean_pairwise_distance"):
         np.testing.assert_array_equal(serial.tradeoff[key], parallel.tradeoff[key])
+
+
+def test_candidates_restrict_the_selection_but_not_the_diversity():
+    scores, X = _instance(n=40, d=2, seed=31)
+    mask = scores < 0  # select among the negative-score points only
+    result = select_diverse(-scores, X, 4, gamma=0.3, bandwidth=1.0, candidates=mask)
+    assert np.all(mask[result.indices])
+    # brute-force greedy over the candidates, R measured on all of X
+    K = rbf_dense(X, 1.0)
+    S = []
+    for _ in range(4):
+        rest = [v for v in np.flatnonzero(mask) if v not in S]
+        S.append(
+            max(
+                rest,
+                key=lambda v: (
+                    -scores[[*S, v]].sum() + 0.3 * R_FUNCTIONS["sum_redundancy"](K, [*S, v])
+                ),
+            )
+        )
+    assert result.indices.tolist() == S
+    same = select_diverse(-scores, X, 4, gamma=0.3, bandwidth=1.0, candidates=np.flatnonzero(mask))
+    np.testing.assert_array_equal(same.indices, result.indices)
+    with pytest.raises(ValueError, match="candidates"):
+        select_diverse(-scores, X, int(mask.sum()) + 1, gamma=0.3, candidates=mask)
