@@ -74,8 +74,9 @@ class DiverseSelection(Bunch):
     Keys: ``indices`` (pick order), ``gamma`` (raw scale), ``gamma_normalized``, ``influence``
     (:math:`I(S)`), ``top_influence`` (:math:`I` of the top-m), ``influence_retained``
     (:math:`1 - (I(\\mathrm{top}_m) - I(S)) / |I(\\mathrm{top}_m)|`), ``diversity``
-    (:math:`R(S)`), ``mean_pairwise_distance``, ``bandwidth``, and ``tradeoff`` (the sweep, a
-    Bunch) when a gamma strategy ran.
+    (:math:`R(S)`), ``relative_diversity`` (:math:`R(S)` minus its constant, e.g. minus
+    :math:`\\kappa` for sum-redundancy), ``mean_pairwise_distance``, ``bandwidth``, and
+    ``tradeoff`` (the sweep, a Bunch) when a gamma strategy ran.
     """
 
     def __repr__(self):
@@ -610,7 +611,6 @@ def select_diverse(
         raw, normalized = gamma, np.nan
         idx = problem.run(gamma)
     out = problem.describe(idx, raw)
-    out.pop("relative_diversity")
     result = DiverseSelection(
         **out,
         gamma_normalized=float(normalized),

@@ -22,8 +22,9 @@ def plot_tradeoff_curve(curve, *, ax=None, influence_budget=0.1, annotate=True):
 
     The x axis is the diversity R(S) relative to the top-m set (in units of the sweep's
     diversity scale), the y axis the fraction of the top-m influence kept. Marked: gamma = 0
-    (red, at (0, 1)), the largest gamma within ``influence_budget`` (orange) and the gamma
-    maximising the mean pairwise distance (yellow), as in the paper.
+    (red, at (0, 1)), the largest gamma within ``influence_budget`` (orange; for a selection made
+    with ``gamma="influence_budget"``, its own refined gamma) and the gamma maximising the mean
+    pairwise distance (yellow), as in the paper.
 
     Parameters
     ----------
@@ -39,8 +40,9 @@ def plot_tradeoff_curve(curve, *, ax=None, influence_budget=0.1, annotate=True):
     -------
     matplotlib Axes
     """
+    selection = None
     if "tradeoff" in curve:
-        curve = curve["tradeoff"]
+        selection, curve = curve, curve["tradeoff"]
     for key in ("relative_diversity", "influence_retained", "gammas_raw", "diversity_scale"):
         if key not in curve:
             raise ValueError(f"curve has no {key!r}: pass the result of tradeoff_curve().")
@@ -66,12 +68,23 @@ def plot_tradeoff_curve(curve, *, ax=None, influence_budget=0.1, annotate=True):
     marks.append(
         (int(np.argmax(curve["mean_pairwise_distance"])), "gold", "max pairwise distance")
     )
-    for k, color, label in marks:
-        ax.plot(x[k], yv[k], "D", color=color, markersize=9, markeredgecolor="black", label=label)
+    points = [(x[k], yv[k], curve["gammas_raw"][k], color, label) for k, color, label in marks]
+    if selection is not None and selection.get("gamma_strategy") == "influence_budget":
+        # the selection's gamma was refined between sweep points: mark where it really is
+        sx = (selection["relative_diversity"] - curve["top_relative_diversity"]) / curve[
+            "diversity_scale"
+        ]
+        budget = f"{influence_budget:.0%} influence budget"
+        points = [p for p in points if p[4] != budget]
+        points.append(
+            (sx, selection["influence_retained"], selection["gamma"], "orange", budget)
+        )
+    for px, py, gamma, color, label in points:
+        ax.plot(px, py, "D", color=color, markersize=9, markeredgecolor="black", label=label)
         if annotate:
             ax.annotate(
-                f"gamma={curve['gammas_raw'][k]:.3g}",
-                (x[k], yv[k]),
+                f"gamma={gamma:.3g}",
+                (px, py),
                 textcoords="offset points",
                 xytext=(6, -12),
                 fontsize=8,
