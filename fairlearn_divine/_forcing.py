@@ -185,10 +185,11 @@ class _State:
     def remove(self, i):
         """Downdate the Hessian by point i's curvature and take the Newton step (MFS eq. 5).
 
-        The downdated Hessian belongs to the parameters it was last computed at; when the
-        iterate has drifted (scaled gradient above ``_REFRESH_TOL`` after the step) the Hessian
-        is recomputed at the current parameters and further Newton steps are taken, so the
-        parameters track the optimum of the remaining objective.
+        The downdated Hessian belongs to the parameters it was last computed at. While the
+        scaled gradient is above ``_REFRESH_TOL``, up to three chord steps with that Hessian
+        follow; if the iterate still has not converged, the Hessian is recomputed at the current
+        parameters for up to three Newton steps. The parameters so track the optimum of the
+        remaining objective at the cost of a few gradients per removal.
         """
         view = self.view
         self.H -= self.c[i] * self._curvature(i)
@@ -197,6 +198,13 @@ class _State:
         self.chol = _factor(self.H, view)
         self.theta = self.theta - _solve(self.chol, self.objective_gradient(self.theta))
         scale = float(self.c.sum()) or 1.0
+        # chord steps: the same (downdated) Hessian, only gradients; cheap, and enough unless
+        # the parameters have moved far from where the Hessian was computed
+        for _ in range(3):
+            g = self.objective_gradient(self.theta)
+            if np.max(np.abs(g)) <= _REFRESH_TOL * scale:
+                return
+            self.theta = self.theta - _solve(self.chol, g)
         for _ in range(3):
             g = self.objective_gradient(self.theta)
             if np.max(np.abs(g)) <= _REFRESH_TOL * scale:

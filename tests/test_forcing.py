@@ -285,8 +285,9 @@ def _replay_newton_mfs(model, X, y, x, sample_weight=None, max_size=None, eps=1e
 
     Loss increases are measured against the model's unconstrained optimum theta + D_unc. The
     Hessian is downdated by each removed point's curvature (at the parameters it was computed
-    at); when the scaled gradient after the step exceeds 1e-8, it is recomputed at the current
-    parameters and up to three further Newton steps follow (the documented drift control).
+    at); while the scaled gradient after the step exceeds 1e-8, up to three chord steps with
+    that Hessian follow, then (if still above) up to three Newton steps with the Hessian
+    recomputed at the current parameters (the documented drift control).
     Returns (indices, per-step p(c0|x) before each step, final theta).
     """
     n, d = X.shape
@@ -329,7 +330,14 @@ def _replay_newton_mfs(model, X, y, x, sample_weight=None, max_size=None, eps=1e
         keep[i] = False
         H = H - c[i] * p_hat[i] * (1 - p_hat[i]) * np.outer(Xa[i], Xa[i])
         theta = theta - np.linalg.solve(H, grad(theta))
-        for _ in range(3):
+        converged = False
+        for _ in range(3):  # chord steps with the same Hessian
+            g = grad(theta)
+            if np.max(np.abs(g)) <= 1e-8 * (c * keep).sum():
+                converged = True
+                break
+            theta = theta - np.linalg.solve(H, g)
+        for _ in range(0 if converged else 3):
             g = grad(theta)
             if np.max(np.abs(g)) <= 1e-8 * (c * keep).sum():
                 break
