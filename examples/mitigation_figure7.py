@@ -218,11 +218,19 @@ def generalisation_curve(d, *, C=1.0, random_state=0, n_jobs=None):
     n_max = int(round(fractions[-1] * n))
     Z = model[:-1].transform(d.X_train)
     rng = np.random.RandomState(random_state)
-    m = max(1, int(round(STEP * n)))
-    gamma = select_diverse(harm, Z, m, random_state=random_state).gamma
+    # as removal_curve does: the DIVINE order of the harmful points, then the rest by harm
+    wanted = harm > 0
+    k = min(n_max, int(wanted.sum()))
+    m = min(k, max(1, int(round(STEP * n))))
+    gamma = select_diverse(harm, Z, m, random_state=random_state, candidates=wanted).gamma
+    first = select_diverse(
+        harm, Z, k, gamma=gamma, random_state=random_state, candidates=wanted
+    ).indices
+    by_harm = np.argsort(-harm, kind="stable")
+    divine = np.concatenate([first, by_harm[~np.isin(by_harm, first)]])[:n_max]
     orders = {
-        "influence": np.argsort(-harm, kind="stable")[:n_max],
-        "divine": select_diverse(harm, Z, n_max, gamma=gamma, random_state=random_state).indices,
+        "influence": by_harm[:n_max],
+        "divine": divine,
         "diversity_only": select_diverse(
             np.zeros(n), Z, n_max, gamma=1.0, random_state=random_state
         ).indices,
