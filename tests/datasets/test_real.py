@@ -101,3 +101,69 @@ def test_bank_marketing(data_home):
     assert (old == "age >= 60").sum() == (data.X["age"] >= 60).sum()
     with pytest.raises(ValueError, match="age_threshold"):
         load_bank_marketing(data_home=data_home, age_threshold="25")
+
+
+# ---------------------------------------------------------------------------------------------
+# sha256 verification, the issue-7 names, Fashion-MNIST and Enron1
+
+
+def test_a_changed_file_is_refused_with_both_checksums(data_home, tmp_path):
+    import hashlib
+    import shutil
+
+    (tmp_path / "compas").mkdir()
+    target = tmp_path / "compas" / "compas-scores-two-years.csv"
+    shutil.copy(data_home / "compas" / "compas-scores-two-years.csv", target)
+    with open(target, "a") as handle:
+        handle.write("\n")
+    actual = hashlib.sha256(target.read_bytes()).hexdigest()
+    with pytest.raises(ValueError, match=actual) as err:
+        load_compas(data_home=tmp_path)
+    assert "c451db85908b2f7fef1d83203bedf6b71ecda0d5af468d82ae62178f91d0cc7d" in str(err.value)
+    assert "ProPublica" in str(err.value)  # where the public original lives
+
+
+def test_missing_file_error_names_file_place_and_origin(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        load_adult(data_home=tmp_path)
+    text = str(err.value)
+    assert "adult/adult.data" in text and str(tmp_path) in text and "UCI" in text
+
+
+def test_sklearn_style_keys_and_aliases(data_home):
+    from fairlearn_divine.datasets import load_lsat
+
+    lsat = load_lsat(data_home=data_home)
+    law = load_law_school(data_home=data_home)
+    assert lsat.data is lsat.X and lsat.target is lsat.y
+    pd.testing.assert_frame_equal(lsat.data, law.X)
+    compas = load_compas(data_home=data_home)
+    assert compas.data is compas.X and compas.target is compas.y
+
+
+def test_fashion_mnist(data_home):
+    from fairlearn_divine.datasets import load_fashion_mnist
+
+    data = load_fashion_mnist(data_home=data_home)
+    assert data.data.shape == (60000, 784) and data.X_test.shape == (10000, 784)
+    assert data.images.shape == (60000, 28, 28) and data.images.dtype == np.uint8
+    assert np.bincount(data.target).tolist() == [6000] * 10
+    assert np.bincount(data.y_test).tolist() == [1000] * 10
+    assert 0.0 <= data.X.min() and data.X.max() <= 1.0
+    np.testing.assert_allclose(data.X[0], data.images[0].ravel() / 255.0)
+    two = load_fashion_mnist(data_home=data_home, classes=(4, 6))
+    assert set(np.unique(two.y)) == {4, 6} and len(two.y) == 12000
+    with pytest.raises(ValueError, match="classes"):
+        load_fashion_mnist(data_home=data_home, classes=(11,))
+
+
+def test_enron1(data_home):
+    from fairlearn_divine.datasets import load_enron1
+
+    data = load_enron1(data_home=data_home)
+    assert len(data.data) == 5172 and data.target.shape == (5172,)
+    assert int(data.target.sum()) == 1500  # spam; 3,672 ham (PROVENANCE.md)
+    assert all(isinstance(t, str) and t for t in data.data[:50])
+    assert all(
+        ("/spam/" in f) == bool(t) for f, t in zip(data.filenames, data.target, strict=True)
+    )
