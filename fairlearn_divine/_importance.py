@@ -573,16 +573,15 @@ def _refit_method(estimator, X, y, sample_weight, ctx, options, runtime, *, kind
 
 
 def _newton_task(refitter, theta_ref, Xt_eval, ctx, rows, kind, flip_idx):
-    n = refitter.view.X_.shape[0]
-    everyone = np.arange(n)
+    factor = refitter.reference_factor(theta_ref)
     out = np.empty((len(rows), len(ctx.objectives)))
     for j, i in enumerate(rows):
         if kind == "remove":
-            theta = refitter.solve(np.delete(everyone, i), theta_ref)
+            theta = refitter.solve_near(theta_ref, factor, drop=i)
         else:
             y_new = refitter.view.y_.copy()
             y_new[i] = flip_idx[i]
-            theta = refitter.solve(everyone, theta_ref, y=y_new)
+            theta = refitter.solve_near(theta_ref, factor, y=y_new)
         out[j] = ctx.values(refitter.proba(Xt_eval, theta))
     return out
 

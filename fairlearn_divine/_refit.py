@@ -137,5 +137,55 @@ class NewtonRefitter:
             self.n_newton_steps += 1
         return theta
 
+    def reference_factor(self, theta):
+        """Cholesky factor of the full-data Hessian at ``theta`` (for :meth:`solve_near`)."""
+        view = self.view
+        P = view._proba_t(view.X_, theta)
+        H = view._hessian_at(view.X_, view.objective_weights_, P)
+        if self._null is not None:
+            H = H + (float(np.mean(np.abs(np.diag(H)))) or 1.0) * self._null
+        return scipy.linalg.cho_factor(H, lower=True, check_finite=False)
+
+    def solve_near(self, theta, factor, *, drop=None, y=None, max_chord=10):
+        """Refit after a one-point change (drop row ``drop``, or labels ``y``) from ``theta``.
+
+        Chord iterations reuse the full-data Hessian factor at the reference (for a dropped
+        row, updated by Woodbury for the row's curvature), so each iteration costs one gradient
+        over the data instead of a Hessian. They converge to the same ``tol`` as :meth:`solve`;
+        if they have not after ``max_chord`` steps, :meth:`solve` finishes the job.
+        """
+        view = self.view
+        X = view.X_
+        labels = view.y_ if y is None else y
+        c = view.objective_weights_
+        if drop is not None:
+            c = c.copy()
+            c_i = c[drop]
+            c[drop] = 0.0
+            F = view.loss_hessian_factors(X[drop : drop + 1], view.y_[drop : drop + 1])[0]
+            HF = scipy.linalg.cho_solve(factor, F, check_finite=False)
+            M = np.eye(F.shape[1]) - c_i * (F.T @ HF)
+
+            def step(g):
+                Hg = scipy.linalg.cho_solve(factor, g, check_finite=False)
+                return Hg + HF @ np.linalg.solve(M, c_i * (F.T @ Hg))
+
+        else:
+
+            def step(g):
+                return scipy.linalg.cho_solve(factor, g, check_finite=False)
+
+        scale = float(c.sum()) + 1.0
+        theta = np.array(theta, dtype=float, copy=True)
+        for _ in range(max_chord):
+            P = view._proba_t(X, theta)
+            R = view._residuals(P, labels)
+            g = view._rmat(X, R * c[:, None]) + self._rho * theta
+            if np.max(np.abs(g)) <= self.tol * scale:
+                return theta
+            theta = theta - step(g)
+        rows = np.arange(len(c)) if drop is None else np.delete(np.arange(len(c)), drop)
+        return self.solve(rows, theta, y=None if y is None else labels[rows])
+
     def proba(self, Xt_eval, theta):
         return self.view._proba_t(Xt_eval, theta)
