@@ -63,15 +63,21 @@ from fairlearn_divine.datasets import load_adult  # noqa: E402
 
 def build_problem():
     data = load_adult()
-    categorical = [c for c in data.X.columns
-                   if not pd.api.types.is_numeric_dtype(data.X[c].dtype)]
+    categorical = [c for c in data.X.columns if not pd.api.types.is_numeric_dtype(data.X[c].dtype)]
     numeric = [c for c in data.X.columns if c not in categorical]
-    pre = ColumnTransformer([
-        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
-                              OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-         categorical),
-        ("num", StandardScaler(), numeric),
-    ])
+    pre = ColumnTransformer(
+        [
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="missing"),
+                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                ),
+                categorical,
+            ),
+            ("num", StandardScaler(), numeric),
+        ]
+    )
     X = pre.fit_transform(data.X)
     X_test = pre.transform(data.X_test)
     y = np.asarray(data.y)
@@ -149,17 +155,21 @@ def main():
     ap.add_argument("--loo-max-steps", type=int, default=10)
     ap.add_argument("--loo-candidates", type=int, default=50)
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--sections", default="newton,retrain,step,loo",
-                    help="comma-separated subset of newton,retrain,step,loo")
+    ap.add_argument(
+        "--sections",
+        default="newton,retrain,step,loo",
+        help="comma-separated subset of newton,retrain,step,loo",
+    )
     args = ap.parse_args()
 
     with threadpool_limits(args.threads):
         X, y, X_test, model, fit_time = build_problem()
         n, p = X.shape
-        print(f"Adult: n = {n}, {p} features after one-hot + scaling ({p + 1} parameters); "
-              f"threads = {args.threads}; one LogisticRegression fit: {fit_time:.2f} s")
-        boundary, confident, conf = pick_targets(model, X_test, args.n_boundary,
-                                                 args.n_confident)
+        print(
+            f"Adult: n = {n}, {p} features after one-hot + scaling ({p + 1} parameters); "
+            f"threads = {args.threads}; one LogisticRegression fit: {fit_time:.2f} s"
+        )
+        boundary, confident, conf = pick_targets(model, X_test, args.n_boundary, args.n_confident)
         targets = [("boundary", t) for t in boundary] + [("confident", t) for t in confident]
 
         sections = set(args.sections.split(","))
@@ -169,41 +179,75 @@ def main():
         else:
             targets_run = targets
         print("\n== MFS, newton updates, closed-form step, verified by refits ==")
-        print(f"{'kind':>9} {'test row':>8} {'conf':>5} {'|S|':>4} {'flipped':>7} "
-              f"{'steps':>5} {'refits':>6} {'time':>7}")
+        print(
+            f"{'kind':>9} {'test row':>8} {'conf':>5} {'|S|':>4} {'flipped':>7} "
+            f"{'steps':>5} {'refits':>6} {'time':>7}"
+        )
         for kind, t in targets_run:
             r, dt = timed(minimal_forcing_subset, model, X, y, X_test[t])
             newton[t] = (r, dt)
-            print(f"{kind:>9} {t:>8d} {conf[t]:>5.3f} {r.size:>4d} {str(r.flipped):>7} "
-                  f"{len(r.trace):>5d} {r.n_refits:>6d} {dt:>6.2f}s")
+            print(
+                f"{kind:>9} {t:>8d} {conf[t]:>5.3f} {r.size:>4d} {str(r.flipped):>7} "
+                f"{len(r.trace):>5d} {r.n_refits:>6d} {dt:>6.2f}s"
+            )
         times = np.array([dt for _, dt in newton.values()])
         print(f"mean {times.mean():.2f} s, max {times.max():.2f} s per point (target < 1 s)")
 
         print("\n== MFS, retrain updates (exact refit per removal), verified ==")
-        print(f"{'test row':>8} {'|S| retrain':>11} {'|S| newton':>10} {'flipped':>7} "
-              f"{'refits':>6} {'time':>7} {'vs newton':>9}")
+        print(
+            f"{'test row':>8} {'|S| retrain':>11} {'|S| newton':>10} {'flipped':>7} "
+            f"{'refits':>6} {'time':>7} {'vs newton':>9}"
+        )
         for t in boundary[: args.retrain_points] if "retrain" in sections else []:
-            r, dt = timed(minimal_forcing_subset, model, X, y, X_test[t], update="retrain",
-                          max_size=args.retrain_max_size)
+            r, dt = timed(
+                minimal_forcing_subset,
+                model,
+                X,
+                y,
+                X_test[t],
+                update="retrain",
+                max_size=args.retrain_max_size,
+            )
             rn, dtn = newton[t]
-            print(f"{t:>8d} {r.size:>11d} {rn.size:>10d} {str(r.flipped):>7} {r.n_refits:>6d} "
-                  f"{dt:>6.2f}s {dt / dtn:>8.1f}x")
+            print(
+                f"{t:>8d} {r.size:>11d} {rn.size:>10d} {str(r.flipped):>7} {r.n_refits:>6d} "
+                f"{dt:>6.2f}s {dt / dtn:>8.1f}x"
+            )
 
         print("\n== the constrained step: closed form vs cvxpy (verify=False, newton) ==")
-        print(f"{'test row':>8} {'solver':>9} {'steps':>5} {'ms/step':>8} {'ratio':>6} "
-              f"{'same S':>6} {'common prefix':>13}")
+        print(
+            f"{'test row':>8} {'solver':>9} {'steps':>5} {'ms/step':>8} {'ratio':>6} "
+            f"{'same S':>6} {'common prefix':>13}"
+        )
         for _, t in (targets[:1] + targets[-1:]) if "step" in sections else []:
-            ref, dt_ref = timed(minimal_forcing_subset, model, X, y, X_test[t], verify=False,
-                                max_size=args.step_max_size)
+            ref, dt_ref = timed(
+                minimal_forcing_subset,
+                model,
+                X,
+                y,
+                X_test[t],
+                verify=False,
+                max_size=args.step_max_size,
+            )
             per_ref = dt_ref / max(len(ref.trace), 1)
-            print(f"{t:>8d} {'None':>9} {len(ref.trace):>5d} {1e3 * per_ref:>8.1f} "
-                  f"{1.0:>6.1f} {'-':>6} {'-':>13}")
+            print(
+                f"{t:>8d} {'None':>9} {len(ref.trace):>5d} {1e3 * per_ref:>8.1f} "
+                f"{1.0:>6.1f} {'-':>6} {'-':>13}"
+            )
             for solver in ("CLARABEL", "OSQP"):
                 try:
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
-                        r, dt = timed(minimal_forcing_subset, model, X, y, X_test[t],
-                                      verify=False, solver=solver, max_size=args.step_max_size)
+                        r, dt = timed(
+                            minimal_forcing_subset,
+                            model,
+                            X,
+                            y,
+                            X_test[t],
+                            verify=False,
+                            solver=solver,
+                            max_size=args.step_max_size,
+                        )
                 except RuntimeError as exc:
                     print(f"{t:>8d} {solver:>9} failed: {exc}")
                     continue
@@ -211,25 +255,43 @@ def main():
                     print(f"{'':>8} {solver:>9} warning: {str(w.message)[:80]}")
                 per = dt / max(len(r.trace), 1)
                 a, b = ref.indices.tolist(), r.indices.tolist()
-                prefix = next((k for k, (u, v) in enumerate(zip(a, b, strict=False)) if u != v),
-                              min(len(a), len(b)))
-                print(f"{t:>8d} {solver:>9} {len(r.trace):>5d} {1e3 * per:>8.1f} "
-                      f"{per / per_ref:>6.1f} {str(a == b):>6} {prefix:>6d}/{len(a):<6d}")
+                prefix = next(
+                    (k for k, (u, v) in enumerate(zip(a, b, strict=False)) if u != v),
+                    min(len(a), len(b)),
+                )
+                print(
+                    f"{t:>8d} {solver:>9} {len(r.trace):>5d} {1e3 * per:>8.1f} "
+                    f"{per / per_ref:>6.1f} {str(a == b):>6} {prefix:>6d}/{len(a):<6d}"
+                )
 
-        print(f"\n== greedy exact leave-one-out baseline (top-{args.loo_candidates} "
-              "candidates by influence per step) ==")
-        print(f"{'test row':>8} {'|S| greedy':>10} {'flipped':>7} {'refits':>6} {'time':>8} "
-              f"{'s/step':>7} {'|S| MFS':>7} {'MFS time':>8} {'ratio':>7}")
+        print(
+            f"\n== greedy exact leave-one-out baseline (top-{args.loo_candidates} "
+            "candidates by influence per step) =="
+        )
+        print(
+            f"{'test row':>8} {'|S| greedy':>10} {'flipped':>7} {'refits':>6} {'time':>8} "
+            f"{'s/step':>7} {'|S| MFS':>7} {'MFS time':>8} {'ratio':>7}"
+        )
         for t in boundary[: args.loo_points] if "loo" in sections else []:
-            (S, flipped, n_refits), dt = timed(greedy_exact_loo, model, X, y, X_test[t],
-                                               n_candidates=args.loo_candidates,
-                                               max_steps=args.loo_max_steps)
+            (S, flipped, n_refits), dt = timed(
+                greedy_exact_loo,
+                model,
+                X,
+                y,
+                X_test[t],
+                n_candidates=args.loo_candidates,
+                max_steps=args.loo_max_steps,
+            )
             rn, dtn = newton[t]
-            print(f"{t:>8d} {len(S):>10d} {str(flipped):>7} {n_refits:>6d} {dt:>7.1f}s "
-                  f"{dt / len(S):>6.1f}s {rn.size:>7d} {dtn:>7.2f}s {dt / dtn:>6.0f}x")
+            print(
+                f"{t:>8d} {len(S):>10d} {str(flipped):>7} {n_refits:>6d} {dt:>7.1f}s "
+                f"{dt / len(S):>6.1f}s {rn.size:>7d} {dtn:>7.2f}s {dt / dtn:>6.0f}x"
+            )
             if not flipped:
-                print(f"  (stopped at --loo-max-steps={args.loo_max_steps}; reaching the MFS "
-                      f"size would take about {dt / len(S) * rn.size:.0f} s)")
+                print(
+                    f"  (stopped at --loo-max-steps={args.loo_max_steps}; reaching the MFS "
+                    f"size would take about {dt / len(S) * rn.size:.0f} s)"
+                )
 
         if args.profile:
             t = confident[0] if len(confident) else boundary[0]

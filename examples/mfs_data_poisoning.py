@@ -51,8 +51,10 @@ def fit(X, y, sample_weight=None):
 model = fit(X_train, y_train)
 P = model.predict_proba(X_test)
 pred = P.argmax(1)
-print(f"breast cancer: {len(y_train)} training points, {X.shape[1]} features, "
-      f"test accuracy {np.mean(pred == y_test):.3f}")
+print(
+    f"breast cancer: {len(y_train)} training points, {X.shape[1]} features, "
+    f"test accuracy {np.mean(pred == y_test):.3f}"
+)
 
 # 10 correctly classified targets, evenly spread over the confidence range 0.75-0.99
 candidates = np.flatnonzero((pred == y_test) & (P.max(1) > 0.75) & (P.max(1) < 0.99))
@@ -60,8 +62,10 @@ candidates = candidates[np.argsort(P[candidates].max(1), kind="stable")]
 targets = candidates[np.linspace(0, len(candidates) - 1, 10).round().astype(int)]
 
 print(f"\n{'':>12} {'|S| before':^25} {'':>17} {'|S| after (newton)':^30}")
-print(f"{'target':>6} {'conf':>5} {'newton':>6} {'flipped':>8} {'retrain':>8} {'weight':>6} "
-      f"{'conf after':>10} {'|S|':>4} {'poison rank':>11} {'flipped':>8} {'time':>6}")
+print(
+    f"{'target':>6} {'conf':>5} {'newton':>6} {'flipped':>8} {'retrain':>8} {'weight':>6} "
+    f"{'conf after':>10} {'|S|':>4} {'poison rank':>11} {'flipped':>8} {'time':>6}"
+)
 rows = []
 for t in targets:
     x_star, c0 = X_test[t], pred[t]
@@ -86,13 +90,19 @@ for t in targets:
     order = after.indices.tolist()
     rank = order.index(poison_index) + 1 if poison_index in order else None
     rows.append((before.size if before.flipped else before_rt.size, after.size, rank))
-    print(f"{t:>6d} {P[t].max():>5.3f} {before.size:>6d} {str(before.flipped):>8} "
-          f"{before_rt.size:>8d} {w:>6d} {attacked.predict_proba(x_star[None]).max():>10.3f} "
-          f"{after.size:>4d} {str(rank):>11} {str(after.flipped):>8} {elapsed:>5.2f}s")
+    print(
+        f"{t:>6d} {P[t].max():>5.3f} {before.size:>6d} {str(before.flipped):>8} "
+        f"{before_rt.size:>8d} {w:>6d} {attacked.predict_proba(x_star[None]).max():>10.3f} "
+        f"{after.size:>4d} {str(rank):>11} {str(after.flipped):>8} {elapsed:>5.2f}s"
+    )
 
 sizes_before, sizes_after, ranks = map(np.array, zip(*rows, strict=True))
-print(f"\nmean verified |S| before (newton, or retrain where newton did not flip) "
-      f"{sizes_before.mean():.1f}, after {sizes_after.mean():.1f}; "
-      f"poison ranked first for {np.sum(ranks == 1)}/{len(ranks)} targets")
-print("paper (Fig. 2b, Inception V3 dog-vs-fish, 5 targets): |S| drops after the attack; "
-      "the poison is the top-1 support")
+print(
+    f"\nmean verified |S| before (newton, or retrain where newton did not flip) "
+    f"{sizes_before.mean():.1f}, after {sizes_after.mean():.1f}; "
+    f"poison ranked first for {np.sum(ranks == 1)}/{len(ranks)} targets"
+)
+print(
+    "paper (Fig. 2b, Inception V3 dog-vs-fish, 5 targets): |S| drops after the attack; "
+    "the poison is the top-1 support"
+)

@@ -63,8 +63,10 @@ X_train = vectorizer.fit_transform([texts[i] for i in train])
 X_val = vectorizer.transform([texts[i] for i in val])
 X_test = vectorizer.transform([texts[i] for i in test])
 y_train, y_val, y_test = y[train], y[val], y[test]
-print(f"Enron1: {len(y)} e-mails ({y.sum()} spam); train {len(train)}, validation {len(val)}, "
-      f"test {len(test)}; TF-IDF {X_train.shape[1]} terms (sparse)")
+print(
+    f"Enron1: {len(y)} e-mails ({y.sum()} spam); train {len(train)}, validation {len(val)}, "
+    f"test {len(test)}; TF-IDF {X_train.shape[1]} terms (sparse)"
+)
 
 
 def fit(labels):
@@ -74,8 +76,10 @@ def fit(labels):
 clean_accuracy = fit(y_train).score(X_test, y_test)
 print(f"test accuracy with clean labels: {clean_accuracy:.4f}\n")
 
-header = (f"{'noise':>5} {'|B|':>5} {'#val':>4} {'|S|':>4} {'method':>9} {'precision':>9} "
-          f"{'recall':>6} {'acc before':>10} {'acc after':>9}")
+header = (
+    f"{'noise':>5} {'|B|':>5} {'#val':>4} {'|S|':>4} {'method':>9} {'precision':>9} "
+    f"{'recall':>6} {'acc before':>10} {'acc after':>9}"
+)
 print(header)
 summary = []
 for k, rate in enumerate(NOISE_RATES):
@@ -119,10 +123,16 @@ for k, rate in enumerate(NOISE_RATES):
         fixed[S[is_bug[S]]] = y_train[S[is_bug[S]]]
         acc_after = fit(fixed).score(X_test, y_test)
         summary.append((rate, name, hits / max(m, 1), hits / len(bugs), acc_before, acc_after))
-        print(f"{rate:>5.0%} {len(bugs):>5d} {len(points):>4d} {m:>4d} {name:>9} "
-              f"{hits / max(m, 1):>9.3f} {hits / len(bugs):>6.3f} {acc_before:>10.4f} "
-              f"{acc_after:>9.4f}")
-    print(f"      MFS: {n_flipped}/{len(points)} validation decisions flipped by a verified "
-          f"refit, {t_mfs:.0f} s ({t_mfs / len(points):.1f} s per point); influence {t_inf:.1f} s")
-print("paper (Fig. 4, Enron1, logistic regression): MFS has the highest precision, recall and "
-      "test accuracy after fixing, ahead of influence functions, representer points and random")
+        print(
+            f"{rate:>5.0%} {len(bugs):>5d} {len(points):>4d} {m:>4d} {name:>9} "
+            f"{hits / max(m, 1):>9.3f} {hits / len(bugs):>6.3f} {acc_before:>10.4f} "
+            f"{acc_after:>9.4f}"
+        )
+    print(
+        f"      MFS: {n_flipped}/{len(points)} validation decisions flipped by a verified "
+        f"refit, {t_mfs:.0f} s ({t_mfs / len(points):.1f} s per point); influence {t_inf:.1f} s"
+    )
+print(
+    "paper (Fig. 4, Enron1, logistic regression): MFS has the highest precision, recall and "
+    "test accuracy after fixing, ahead of influence functions, representer points and random"
+)

@@ -49,8 +49,10 @@ def misclassified_targets(model, k):
 
 # ---- table: several targets, two regularisation strengths ----
 print(f"make_moons(100, noise={NOISE}, random_state={SEED}); targets from an independent draw")
-print(f"{'C':>6} {'target':>6} {'conf':>5} {'|S| newton':>10} {'|S| retrain':>11} "
-      f"{'flipped':>8} {'overlap':>7} {'t newton':>8} {'t retrain':>9}")
+print(
+    f"{'C':>6} {'target':>6} {'conf':>5} {'|S| newton':>10} {'|S| retrain':>11} "
+    f"{'flipped':>8} {'overlap':>7} {'t newton':>8} {'t retrain':>9}"
+)
 for C in (1.0, 100.0):
     model = fit(C)
     targets, P = misclassified_targets(model, 5)
@@ -61,9 +63,11 @@ for C in (1.0, 100.0):
         rr = minimal_forcing_subset(model, X, y, X_test[t], update="retrain")
         t2 = time.perf_counter()
         overlap = len(set(rn.indices.tolist()) & set(rr.indices.tolist()))
-        print(f"{C:>6g} {t:>6d} {P[t].max():>5.2f} {rn.size:>10d} {rr.size:>11d} "
-              f"{str(rn.flipped and rr.flipped):>8} {overlap:>7d} {t1 - t0:>7.2f}s "
-              f"{t2 - t1:>8.2f}s")
+        print(
+            f"{C:>6g} {t:>6d} {P[t].max():>5.2f} {rn.size:>10d} {rr.size:>11d} "
+            f"{str(rn.flipped and rr.flipped):>8} {overlap:>7d} {t1 - t0:>7.2f}s "
+            f"{t2 - t1:>8.2f}s"
+        )
 print("paper (Fig. 1, its own half-moons draw, 74% target): newton 13, retrain 11")
 
 # ---- figure: the target closest to 74% with C = 100 ----
@@ -73,11 +77,15 @@ model = fit(C)
 x_star = X_test[target]
 c0 = int(model.predict(x_star[None])[0])
 results = {u: minimal_forcing_subset(model, X, y, x_star, update=u) for u in ("newton", "retrain")}
-print(f"\nfigure target: test point {target}, true class {y_test[target]}, predicted {c0} with "
-      f"confidence {P[target].max():.3f}")
+print(
+    f"\nfigure target: test point {target}, true class {y_test[target]}, predicted {c0} with "
+    f"confidence {P[target].max():.3f}"
+)
 for u, r in results.items():
-    print(f"  {u:>7}: |S| = {r.size}, flipped by refit = {r.flipped}, refits = {r.n_refits}, "
-          f"p(c0|x*) after removal = {r.final_proba[c0]:.3f}; S = {r.indices.tolist()}")
+    print(
+        f"  {u:>7}: |S| = {r.size}, flipped by refit = {r.flipped}, refits = {r.n_refits}, "
+        f"p(c0|x*) after removal = {r.final_proba[c0]:.3f}; S = {r.indices.tolist()}"
+    )
 
 
 def refit_curve(indices):
@@ -119,10 +127,23 @@ def panel(ax, removed, title):
     ax.scatter(*X[keep & (y == 0)].T, c="tab:blue", s=18, label="class 0")
     ax.scatter(*X[keep & (y == 1)].T, c="tab:red", s=18, label="class 1")
     if len(removed):
-        ax.scatter(*X[removed].T, facecolors="none", edgecolors="k", s=60, marker="o",
-                   label=f"removed (|S|={len(removed)})")
-    ax.scatter(*x_star, marker="*", s=300, c="gold", edgecolors="k", zorder=5,
-               label=f"target (true {y_test[target]})")
+        ax.scatter(
+            *X[removed].T,
+            facecolors="none",
+            edgecolors="k",
+            s=60,
+            marker="o",
+            label=f"removed (|S|={len(removed)})",
+        )
+    ax.scatter(
+        *x_star,
+        marker="*",
+        s=300,
+        c="gold",
+        edgecolors="k",
+        zorder=5,
+        label=f"target (true {y_test[target]})",
+    )
     p = m.predict_proba(x_star[None])[0, c0]
     ax.set_title(f"{title}\np(predicted class | x*) = {p:.2f}")
     ax.set_xlim(xx.min(), xx.max())

@@ -76,9 +76,7 @@ def plot_tradeoff_curve(curve, *, ax=None, influence_budget=0.1, annotate=True):
         ]
         budget = f"{influence_budget:.0%} influence budget"
         points = [p for p in points if p[4] != budget]
-        points.append(
-            (sx, selection["influence_retained"], selection["gamma"], "orange", budget)
-        )
+        points.append((sx, selection["influence_retained"], selection["gamma"], "orange", budget))
     for px, py, gamma, color, label in points:
         ax.plot(px, py, "D", color=color, markersize=9, markeredgecolor="black", label=label)
         if annotate:

@@ -52,7 +52,16 @@ def log_loss_value(est, X, y):
 
 
 def loo_refits(
-    est, X, y, indices, value, *, sample_weight=None, X_eval=None, y_eval=None, full=None,
+    est,
+    X,
+    y,
+    indices,
+    value,
+    *,
+    sample_weight=None,
+    X_eval=None,
+    y_eval=None,
+    full=None,
     warm=False,
 ):
     """f(theta without i) - f(theta) for each i in indices, by refits of ``est``.
@@ -82,8 +91,9 @@ def loo_refits(
     return out
 
 
-def flip_refits(est, X, y, indices, flip_to, value, *, sample_weight=None, X_eval=None,
-                y_eval=None):
+def flip_refits(
+    est, X, y, indices, flip_to, value, *, sample_weight=None, X_eval=None, y_eval=None
+):
     """f(theta with y_i -> flip_to[i]) - f(theta) by cold refits."""
     X_eval = X if X_eval is None else X_eval
     y_eval = y if y_eval is None else y_eval
@@ -112,8 +122,9 @@ def pearson(a, b):
 # numpy training objective of sklearn's LogisticRegression
 
 
-def lr_objective(theta, X, y_idx, n_classes, *, C, s=None, fit_intercept=True,
-                 intercept_penalty=0.0):
+def lr_objective(
+    theta, X, y_idx, n_classes, *, C, s=None, fit_intercept=True, intercept_penalty=0.0
+):
     """C * sum_i s_i l_i + 0.5 * ||w||^2 (+ 0.5 * intercept_penalty * b^2).
 
     Parameter layout: rows [w_k, b_k] flattened (one row for a binary target, sigmoid link;
@@ -144,8 +155,9 @@ def lr_objective(theta, X, y_idx, n_classes, *, C, s=None, fit_intercept=True,
     return float(C * np.sum(s * loss) + pen)
 
 
-def lr_objective_gradient(theta, X, y_idx, n_classes, *, C, s=None, fit_intercept=True,
-                          intercept_penalty=0.0):
+def lr_objective_gradient(
+    theta, X, y_idx, n_classes, *, C, s=None, fit_intercept=True, intercept_penalty=0.0
+):
     """Analytic gradient of :func:`lr_objective` (own derivation)."""
     n, d = X.shape
     s = np.ones(n) if s is None else s
@@ -198,8 +210,9 @@ def fd_hessian(grad, theta, h=1e-5):
 # fairness: soft-rate surrogate written from the description in DESIGN.md
 
 
-def soft_gap_surrogate(y_idx, proba, groups, components, *, order=None, return_order=False,
-                       hard=False):
+def soft_gap_surrogate(
+    y_idx, proba, groups, components, *, order=None, return_order=False, hard=False
+):
     """Soft group rates; |gap| differentiated through the sign of the hard gap.
 
     ``components`` lists (condition on y or None, event) pairs, e.g. TPR = (1, 1),

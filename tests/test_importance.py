@@ -38,9 +38,7 @@ N_VALUED = 150  # points valued by our own refit loop in the n >= 1000 compariso
 
 @functools.cache
 def _split_data(n_train, n_eval, n_features, n_classes, seed):
-    X, y = make_gaussian_classification(
-        n_train + n_eval, n_features, n_classes, random_state=seed
-    )
+    X, y = make_gaussian_classification(n_train + n_eval, n_features, n_classes, random_state=seed)
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
@@ -184,7 +182,12 @@ def test_one_step_newton_beats_influence_held_out():
         assert pearson(newton, loo) >= 0.999
         assert np.max(np.abs(newton - loo)) < 0.5 * np.max(np.abs(infl - loo))
     linear = training_point_importance(
-        full, Xtr, ytr, X_eval=Xe, y_eval=ye, method="one_step_newton",
+        full,
+        Xtr,
+        ytr,
+        X_eval=Xe,
+        y_eval=ye,
+        method="one_step_newton",
         objective_expansion="linear",
     ).scores
     assert pearson(linear, loo) >= 0.98
@@ -259,15 +262,28 @@ def test_loo_non_differentiable_classifier_exact(model):
     full = clone(model).fit(Xtr, ytr)
     idx = np.arange(0, 120, 3)
     res = training_point_importance(
-        full, Xtr, ytr, X_eval=Xe, y_eval=ye, objective="zero_one_loss", method="loo",
+        full,
+        Xtr,
+        ytr,
+        X_eval=Xe,
+        y_eval=ye,
+        objective="zero_one_loss",
+        method="loo",
         indices=idx,
     )
     expected = loo_refits(model, Xtr, ytr, idx, zero_one, X_eval=Xe, y_eval=ye)
     np.testing.assert_array_equal(res.scores[idx], expected)
     assert res.baseline == zero_one(full, Xe, ye)
     res2 = training_point_importance(
-        full, Xtr, ytr, X_eval=Xe, y_eval=ye, objective="zero_one_loss", method="loo",
-        indices=idx, n_jobs=2,
+        full,
+        Xtr,
+        ytr,
+        X_eval=Xe,
+        y_eval=ye,
+        objective="zero_one_loss",
+        method="loo",
+        indices=idx,
+        n_jobs=2,
     )
     np.testing.assert_array_equal(res2.scores, res.scores)
 
@@ -318,7 +334,11 @@ def test_pipeline_equals_bare_model_on_transformed_data():
     for method in ("influence", "one_step_newton", "counterfactual"):
         a = training_point_importance(pipe, Xtr, ytr, X_eval=Xe, y_eval=ye, method=method)
         b = training_point_importance(
-            lr, scaler.transform(Xtr), ytr, X_eval=scaler.transform(Xe), y_eval=ye,
+            lr,
+            scaler.transform(Xtr),
+            ytr,
+            X_eval=scaler.transform(Xe),
+            y_eval=ye,
             method=method,
         )
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-9, atol=1e-14)
@@ -329,9 +349,7 @@ def test_pipeline_influence_matches_loo_refits_of_pipeline():
     """The scaler is treated as fixed; refitting it too changes little at n=1000."""
     Xtr, ytr, Xe, ye = _split_data(1000, 200, 3, 2, 71)
     Xtr, Xe = Xtr * 4 + 2, Xe * 4 + 2
-    pipe = make_pipeline(
-        StandardScaler(), tight(LogisticRegression(solver="newton-cholesky"))
-    )
+    pipe = make_pipeline(StandardScaler(), tight(LogisticRegression(solver="newton-cholesky")))
     full = fit(clone(pipe), Xtr, ytr)
     idx = _valued(len(ytr), k=60, seed=6)
     res = training_point_importance(full, Xtr, ytr, X_eval=Xe, y_eval=ye)
@@ -349,15 +367,19 @@ def test_column_transformer_pipeline_dataframe_sparse():
     rng = np.random.default_rng(0)
     n = 700
     df = pd.DataFrame(
-        {"x1": rng.normal(size=n) * 3 + 1, "x2": rng.normal(size=n),
-         "cat": rng.choice(["a", "b", "c"], n)}
+        {
+            "x1": rng.normal(size=n) * 3 + 1,
+            "x2": rng.normal(size=n),
+            "cat": rng.choice(["a", "b", "c"], n),
+        }
     )
     z = df.x1 / 3 - df.x2 + (df.cat == "b") * 1.0 - 0.3
     y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int).to_numpy()
     tr, ev, ytr, ye = df.iloc[:500], df.iloc[500:], y[:500], y[500:]
     pipe = make_pipeline(
         make_column_transformer(
-            (StandardScaler(), ["x1", "x2"]), (OneHotEncoder(sparse_output=True), ["cat"]),
+            (StandardScaler(), ["x1", "x2"]),
+            (OneHotEncoder(sparse_output=True), ["cat"]),
             sparse_threshold=1.0,
         ),
         tight(LogisticRegression(solver="newton-cholesky")),
@@ -383,8 +405,14 @@ def test_column_transformer_pipeline_dataframe_sparse():
 def test_logistic_regression_cv_uses_chosen_C(legacy):
     Xtr, ytr, Xe, ye = _split_data(400, 100, 4, 2, 80)
     cv = LogisticRegressionCV(
-        Cs=[0.002, 0.05], l1_ratios=(0.0,), cv=3, solver="newton-cholesky", scoring="neg_log_loss",
-        use_legacy_attributes=legacy, tol=1e-10, max_iter=10_000
+        Cs=[0.002, 0.05],
+        l1_ratios=(0.0,),
+        cv=3,
+        solver="newton-cholesky",
+        scoring="neg_log_loss",
+        use_legacy_attributes=legacy,
+        tol=1e-10,
+        max_iter=10_000,
     ).fit(Xtr, ytr)
     C_ = float(np.ravel(cv.C_)[0])
     plain = tight(LogisticRegression(C=C_, solver="newton-cholesky")).fit(Xtr, ytr)
@@ -448,8 +476,13 @@ def test_mlp_last_layer_matches_logistic_refits_on_hidden_activations(n_classes)
     Xtr, ytr, Xe, ye = _split_data(600, 200, 4, n_classes, 90 + n_classes)
     alpha = 0.5
     mlp = MLPClassifier(
-        hidden_layer_sizes=(6,), solver="lbfgs", alpha=alpha, tol=1e-12, max_iter=20_000,
-        max_fun=100_000, random_state=0,
+        hidden_layer_sizes=(6,),
+        solver="lbfgs",
+        alpha=alpha,
+        tol=1e-12,
+        max_iter=20_000,
+        max_fun=100_000,
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -484,9 +517,7 @@ def test_counterfactual_closed_form_vs_flip_refits():
     est = tight(LogisticRegression(solver="newton-cholesky"))
     full = fit(clone(est), Xtr, ytr)
     idx = _valued(len(ytr), seed=9)
-    res = training_point_importance(
-        full, Xtr, ytr, X_eval=Xe, y_eval=ye, method="counterfactual"
-    )
+    res = training_point_importance(full, Xtr, ytr, X_eval=Xe, y_eval=ye, method="counterfactual")
     flip_to = 1 - ytr
     np.testing.assert_array_equal(res.flipped_labels, flip_to)
     ref = flip_refits(est, Xtr, ytr, idx, flip_to, log_loss_value, X_eval=Xe, y_eval=ye)
@@ -500,9 +531,7 @@ def test_counterfactual_multiclass_flips_to_most_probable_other_class():
     P = full.predict_proba(Xtr).copy()
     P[np.arange(len(ytr)), ytr] = -1
     flip_to = np.argmax(P, axis=1)
-    res = training_point_importance(
-        full, Xtr, ytr, X_eval=Xe, y_eval=ye, method="counterfactual"
-    )
+    res = training_point_importance(full, Xtr, ytr, X_eval=Xe, y_eval=ye, method="counterfactual")
     np.testing.assert_array_equal(res.flipped_labels, flip_to)
     idx = _valued(len(ytr), k=100, seed=10)
     ref = flip_refits(est, Xtr, ytr, idx, flip_to, log_loss_value, X_eval=Xe, y_eval=ye)
@@ -526,8 +555,14 @@ def test_counterfactual_non_differentiable_uses_refits():
     tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(Xtr, ytr)
     idx = np.arange(0, 100, 5)
     res = training_point_importance(
-        tree, Xtr, ytr, X_eval=Xe, y_eval=ye, method="counterfactual",
-        objective="zero_one_loss", indices=idx,
+        tree,
+        Xtr,
+        ytr,
+        X_eval=Xe,
+        y_eval=ye,
+        method="counterfactual",
+        objective="zero_one_loss",
+        indices=idx,
     )
 
     def zero_one(m, X, y):
@@ -535,8 +570,14 @@ def test_counterfactual_non_differentiable_uses_refits():
 
     # a tree's predict_proba is 0/1 on pure leaves; "other class" is 1 - y in the binary case
     ref = flip_refits(
-        DecisionTreeClassifier(max_depth=2, random_state=0), Xtr, ytr, idx, 1 - ytr, zero_one,
-        X_eval=Xe, y_eval=ye,
+        DecisionTreeClassifier(max_depth=2, random_state=0),
+        Xtr,
+        ytr,
+        idx,
+        1 - ytr,
+        zero_one,
+        X_eval=Xe,
+        y_eval=ye,
     )
     np.testing.assert_array_equal(res.scores[idx], ref)
 
@@ -643,16 +684,29 @@ def test_fairlearn_metric_objective_loo_and_influence():
 
     idx = np.arange(0, 300, 20)
     res = training_point_importance(
-        full, X, y, objective=equalized_odds_difference, method="loo", indices=idx,
-        X_eval=Xe, y_eval=ye, sensitive_features_eval=sfe,
+        full,
+        X,
+        y,
+        objective=equalized_odds_difference,
+        method="loo",
+        indices=idx,
+        X_eval=Xe,
+        y_eval=ye,
+        sensitive_features_eval=sfe,
     )
     ref = loo_refits(est, X, y, idx, eod, X_eval=Xe, y_eval=ye, full=full)
     np.testing.assert_allclose(res.scores[idx], ref, atol=1e-12)
     assert res.baseline == pytest.approx(eod(full, Xe, ye), abs=1e-12)
 
     res_if = training_point_importance(
-        full, X, y, objective=equalized_odds_difference, method="influence",
-        X_eval=Xe, y_eval=ye, sensitive_features_eval=sfe,
+        full,
+        X,
+        y,
+        objective=equalized_odds_difference,
+        method="influence",
+        X_eval=Xe,
+        y_eval=ye,
+        sensitive_features_eval=sfe,
     )
     assert res_if.scores.shape == (len(y),)
     assert np.all(np.isfinite(res_if.scores))
@@ -711,7 +765,12 @@ def test_error_length_mismatch():
         )
     with pytest.raises(ValueError, match="sensitive_features_eval"):
         training_point_importance(
-            m, X, y, X_eval=X[:10], y_eval=y[:10], objective="equal_accuracy",
+            m,
+            X,
+            y,
+            X_eval=X[:10],
+            y_eval=y[:10],
+            objective="equal_accuracy",
             sensitive_features_eval=np.tile(["a", "b"], 20),
         )
     with pytest.raises(ValueError, match="sample_weight"):
@@ -834,8 +893,14 @@ def test_inputs_not_mutated(kind):
         ("counterfactual", {"exact": True, "indices": [1]}),
     ]:
         training_point_importance(
-            m, X, y, method=method, objective=["log_loss", "equal_accuracy"],
-            sensitive_features=sf, sample_weight=sw, **opts,
+            m,
+            X,
+            y,
+            method=method,
+            objective=["log_loss", "equal_accuracy"],
+            sensitive_features=sf,
+            sample_weight=sw,
+            **opts,
         )
         for k in args:
             _assert_same(saved[k], args[k])

@@ -113,8 +113,9 @@ def test_multinomial_view_solution_is_pseudo_inverse():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         s = HessianSolver(H, null_space=N)
-    np.testing.assert_allclose(s.solve(G), np.linalg.pinv(H, rcond=1e-12) @ G, rtol=1e-7,
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        s.solve(G), np.linalg.pinv(H, rcond=1e-12) @ G, rtol=1e-7, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize(

@@ -36,27 +36,35 @@ CASES = {
     "binary": (LogisticRegression(C=0.7), 2, False, False),
     "multinomial": (LogisticRegression(C=0.7), 3, False, False),
     "binary_no_intercept": (LogisticRegression(C=2.0, fit_intercept=False), 2, False, False),
-    "multinomial_no_intercept": (
-        LogisticRegression(C=2.0, fit_intercept=False), 3, False, False
-    ),
+    "multinomial_no_intercept": (LogisticRegression(C=2.0, fit_intercept=False), 3, False, False),
     "binary_sample_weight": (LogisticRegression(C=0.5), 2, True, False),
     "multinomial_sample_weight": (LogisticRegression(C=0.5), 3, True, False),
     "binary_class_weight": (LogisticRegression(class_weight="balanced"), 2, False, True),
     "multinomial_class_weight_dict": (
-        LogisticRegression(class_weight={0: 1.0, 1: 3.0, 2: 0.5}), 3, False, False
+        LogisticRegression(class_weight={0: 1.0, 1: 3.0, 2: 0.5}),
+        3,
+        False,
+        False,
     ),
-    "class_weight_and_sample_weight": (
-        LogisticRegression(class_weight="balanced"), 2, True, True
-    ),
+    "class_weight_and_sample_weight": (LogisticRegression(class_weight="balanced"), 2, True, True),
     "liblinear_intercept_scaling": (
-        LogisticRegression(solver="liblinear", intercept_scaling=3.0, C=0.8), 2, False, False
+        LogisticRegression(solver="liblinear", intercept_scaling=3.0, C=0.8),
+        2,
+        False,
+        False,
     ),
     "liblinear_intercept_scaling_small": (
-        LogisticRegression(solver="liblinear", intercept_scaling=0.5, C=0.8), 2, False, True
+        LogisticRegression(solver="liblinear", intercept_scaling=0.5, C=0.8),
+        2,
+        False,
+        True,
     ),
     "no_penalty_binary": (LogisticRegression(C=np.inf), 2, False, False),
     "no_penalty_multinomial_no_intercept": (
-        LogisticRegression(C=np.inf, fit_intercept=False), 3, False, False
+        LogisticRegression(C=np.inf, fit_intercept=False),
+        3,
+        False,
+        False,
     ),
     "newton_cg": (LogisticRegression(solver="newton-cg", C=0.3), 3, False, False),
 }
@@ -133,8 +141,10 @@ def test_view_objective_gradient_and_hessian(name):
         view2.intercept = W[:, X.shape[1]].copy()
     view2._train_cache = None
     np.testing.assert_allclose(
-        view2.objective_gradient(), lr_objective_gradient(theta2, X, y, K, **kw),
-        rtol=1e-9, atol=1e-9,
+        view2.objective_gradient(),
+        lr_objective_gradient(theta2, X, y, K, **kw),
+        rtol=1e-9,
+        atol=1e-9,
     )
 
 
@@ -242,7 +252,11 @@ def test_sgd_view_objective():
 def test_mlp_view_is_logistic_regression_on_hidden_layer():
     X, y = make_gaussian_classification(150, 3, 3, random_state=8)
     mlp = MLPClassifier(
-        hidden_layer_sizes=(5,), activation="tanh", alpha=0.2, solver="lbfgs", max_iter=3000,
+        hidden_layer_sizes=(5,),
+        activation="tanh",
+        alpha=0.2,
+        solver="lbfgs",
+        max_iter=3000,
         random_state=0,
     )
     with warnings.catch_warnings():
@@ -297,9 +311,11 @@ class NumpyLogistic(DifferentiableModel):
             res = scipy.optimize.minimize(
                 lambda t: lr_objective(t, self.X_, self.y_, 2, C=C, fit_intercept=False),
                 np.zeros(self.X_.shape[1]),
-                jac=lambda t: lr_objective_gradient(t, self.X_, self.y_, 2, C=C,
-                                                    fit_intercept=False),
-                method="BFGS", options={"gtol": 1e-11},
+                jac=lambda t: lr_objective_gradient(
+                    t, self.X_, self.y_, 2, C=C, fit_intercept=False
+                ),
+                method="BFGS",
+                options={"gtol": 1e-11},
             )
             w = res.x
         self.w = np.asarray(w, float)

@@ -63,7 +63,9 @@ def _expected(name, y_true, y_pred, sf, pos_label=1):
                 "tpr": functools.partial(true_positive_rate, pos_label=pos_label),
                 "tnr": functools.partial(true_negative_rate, pos_label=pos_label),
             },
-            y_true=y_true, y_pred=y_pred, sensitive_features=sf,
+            y_true=y_true,
+            y_pred=y_pred,
+            sensitive_features=sf,
         )
         return float(mf.difference(method="between_groups").sum())
     if name == "equal_opportunity":
@@ -98,12 +100,14 @@ def _sensitive(kind, n, a, rng):
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["two_groups", "three_groups", "four_groups_series",
-                                  "two_columns"])
+@pytest.mark.parametrize(
+    "kind", ["two_groups", "three_groups", "four_groups_series", "two_columns"]
+)
 @pytest.mark.parametrize("name", FAIR)
 def test_fairness_value_equals_metricframe(name, kind):
-    n_groups = {"two_groups": 2, "three_groups": 3, "four_groups_series": 4,
-                "two_columns": 2}[kind]
+    n_groups = {"two_groups": 2, "three_groups": 3, "four_groups_series": 4, "two_columns": 2}[
+        kind
+    ]
     X, y, a = _fair_data(600, 1, n_groups=n_groups)
     assert len(np.unique(a)) == n_groups
     sf = _sensitive(kind, len(y), a, np.random.default_rng(0))
@@ -153,10 +157,10 @@ def test_encode_sensitive_features_merges_columns_like_fairlearn():
     assert all(isinstance(t, tuple) and len(t) == 2 for t in names)
     for i in range(n):
         assert names[codes[i]] == (df["sex"][i], df["race"][i])
-    mf = MetricFrame(metrics=selection_rate, y_true=y_true, y_pred=y_pred,
-                     sensitive_features=df)
-    ours = MetricFrame(metrics=selection_rate, y_true=y_true, y_pred=y_pred,
-                       sensitive_features=codes)
+    mf = MetricFrame(metrics=selection_rate, y_true=y_true, y_pred=y_pred, sensitive_features=df)
+    ours = MetricFrame(
+        metrics=selection_rate, y_true=y_true, y_pred=y_pred, sensitive_features=codes
+    )
     assert float(mf.difference()) == pytest.approx(float(ours.difference()), abs=1e-15)
     # numpy 2-D equals the DataFrame
     codes2, _ = encode_sensitive_features(df.to_numpy(), n)
@@ -265,7 +269,12 @@ def test_fairness_influence_tracks_loo_of_surrogate():
     idx = np.sort(np.random.default_rng(0).choice(len(y), 150, replace=False))
     loo = loo_refits(est, X, y, idx, surrogate, X_eval=Xe, y_eval=ye, full=full)
     res = training_point_importance(
-        full, X, y, objective="equal_accuracy", X_eval=Xe, y_eval=ye,
+        full,
+        X,
+        y,
+        objective="equal_accuracy",
+        X_eval=Xe,
+        y_eval=ye,
         sensitive_features_eval=ae,
     )
     assert pearson(res.scores[idx], loo) >= 0.99
@@ -285,7 +294,12 @@ def test_fairness_loo_is_exact_hard_metric():
 
     idx = np.arange(0, 200, 20)
     res = training_point_importance(
-        full, X, y, objective="equalized_odds", sensitive_features=sf, method="loo",
+        full,
+        X,
+        y,
+        objective="equalized_odds",
+        sensitive_features=sf,
+        method="loo",
         indices=idx,
     )
     ref = loo_refits(est, X, y, idx, hard, full=full)
@@ -297,8 +311,8 @@ def test_fairness_loo_is_exact_hard_metric():
 
 
 @pytest.mark.parametrize(
-    "metric", [equalized_odds_difference, demographic_parity_difference,
-               equal_opportunity_difference]
+    "metric",
+    [equalized_odds_difference, demographic_parity_difference, equal_opportunity_difference],
 )
 def test_fairlearn_metric_value_and_gradient(metric):
     X, y, a = _fair_data(300, 6, n_groups=3)
@@ -342,7 +356,8 @@ def test_fairlearn_metric_with_string_labels():
     m = LogisticRegression().fit(X, labels)
     expected = float(
         equalized_odds_difference(
-            (labels == "yes").astype(int), (m.predict(X) == "yes").astype(int),
+            (labels == "yes").astype(int),
+            (m.predict(X) == "yes").astype(int),
             sensitive_features=a,
         )
     )
@@ -362,8 +377,13 @@ def test_unknown_fairlearn_style_metric_needs_loo():
             m, X, y, objective=true_positive_rate_difference, sensitive_features=a
         )
     res = training_point_importance(
-        m, X, y, objective=true_positive_rate_difference, sensitive_features=a,
-        method="loo", indices=[0, 1, 2],
+        m,
+        X,
+        y,
+        objective=true_positive_rate_difference,
+        sensitive_features=a,
+        method="loo",
+        indices=[0, 1, 2],
     )
     assert res.baseline == pytest.approx(
         float(true_positive_rate_difference(y, m.predict(X), sensitive_features=a))
