@@ -132,11 +132,28 @@ class BlockKernel:
         return np.array([float(self.block([i], [i])[0, 0]) for i in idx])
 
     def column_sums(self):
-        """sum_u phi(u, v) for every v (tiles; O(n * tile) memory); computed once."""
+        """sum_u phi(u, v) for every v (tiles; O(n * tile) memory); computed once.
+
+        The RBF kernel is symmetric, so only the tiles on and above the diagonal are computed
+        and each off-diagonal tile adds to both its rows' and its columns' sums.
+        """
         if self._colsums is None:
-            self._colsums = self.reduce_columns(
-                np.arange(self.n), lambda tile, rows: tile.sum(axis=0, dtype=np.float64)
-            )
+            if self.kernel != "rbf":
+                self._colsums = self.reduce_columns(
+                    np.arange(self.n), lambda tile, rows: tile.sum(axis=0, dtype=np.float64)
+                )
+            else:
+                sums = np.zeros(self.n)
+                for c0 in range(0, self.n, COL_TILE):
+                    cols = slice(c0, min(c0 + COL_TILE, self.n))
+                    for r0 in range(0, c0 + 1, COL_TILE):
+                        rows = slice(r0, min(r0 + COL_TILE, self.n))
+                        tile = self.block(rows, cols)
+                        sums[cols] += tile.sum(axis=0, dtype=np.float64)
+                        if r0 != c0:
+                            sums[rows] += tile.sum(axis=1, dtype=np.float64)
+                self.n_column_evaluations += self.n
+                self._colsums = sums
         return self._colsums
 
     def total_sum(self, *, max_exact=5000, n_pairs=200_000, random_state=0):
