@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, true_negative_rate, true_positive_rate
-from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -54,8 +53,6 @@ from sklearn.utils import Bunch
 from fairlearn_divine import (
     InfluentialPointRemover,
     removal_curve,
-    select_diverse,
-    training_point_importance,
 )
 from fairlearn_divine.datasets import (
     load_adult,
@@ -198,71 +195,25 @@ def measure(model, X, y, A):
 
 def generalisation_curve(d, *, C=1.0, random_state=0, n_jobs=None):
     """Figure 25 (bottom): influence on validation f_unf, refits measured on the test split."""
-    from joblib import Parallel, delayed
-
-    est = make_model(d, C)
-    model = clone(est).fit(d.X_train, d.y_train)
-    result = training_point_importance(
-        model,
+    curve = removal_curve(
+        make_model(d, C),
         d.X_train,
         d.y_train,
-        objective="equal_accuracy",
         sensitive_features=d.A_train,
+        objective="equal_accuracy",
+        step=STEP,
+        max_fraction=MAX_FRACTION,
         X_eval=d.X_val,
         y_eval=d.y_val,
         sensitive_features_eval=d.A_val,
+        X_measure=d.X_test,
+        y_measure=d.y_test,
+        sensitive_features_measure=d.A_test,
+        random_state=random_state,
+        n_jobs=n_jobs,
     )
-    harm = -np.asarray(result.scores, dtype=float)
-    n = len(d.y_train)
-    fractions = np.round(np.arange(STEP, MAX_FRACTION + 1e-9, STEP), 10)
-    n_max = int(round(fractions[-1] * n))
-    Z = model[:-1].transform(d.X_train)
-    rng = np.random.RandomState(random_state)
-    # as removal_curve does: the DIVINE order of the harmful points, then the rest by harm
-    wanted = harm > 0
-    k = min(n_max, int(wanted.sum()))
-    m = min(k, max(1, int(round(STEP * n))))
-    gamma = select_diverse(harm, Z, m, random_state=random_state, candidates=wanted).gamma
-    first = select_diverse(
-        harm, Z, k, gamma=gamma, random_state=random_state, candidates=wanted
-    ).indices
-    by_harm = np.argsort(-harm, kind="stable")
-    divine = np.concatenate([first, by_harm[~np.isin(by_harm, first)]])[:n_max]
-    orders = {
-        "influence": by_harm[:n_max],
-        "divine": divine,
-        "diversity_only": select_diverse(
-            np.zeros(n), Z, n_max, gamma=1.0, random_state=random_state
-        ).indices,
-        "random": rng.permutation(n)[:n_max],
-    }
-
-    def refit(drop):
-        keep = np.ones(n, dtype=bool)
-        keep[drop] = False
-        fitted = clone(est).fit(d.X_train[keep], d.y_train[keep])
-        return measure(fitted, d.X_test, d.y_test, d.A_test)
-
-    jobs = [(s, k) for s in orders for k in range(len(fractions))]
-    values = Parallel(n_jobs=n_jobs)(
-        delayed(refit)(orders[s][: int(round(fractions[k] * n))]) for s, k in jobs
-    )
-    accuracy = {s: np.empty(len(fractions)) for s in orders}
-    unfairness = {s: np.empty(len(fractions)) for s in orders}
-    for (s, k), (acc, unf) in zip(jobs, values, strict=True):
-        accuracy[s][k], unfairness[s][k] = acc, unf
-    base_acc, base_unf = measure(model, d.X_test, d.y_test, d.A_test)
-    return Bunch(
-        fractions=fractions,
-        accuracy=accuracy,
-        unfairness=unfairness,
-        baseline_accuracy=base_acc,
-        baseline_unfairness=base_unf,
-        harmful_fraction=float(np.sum(harm > 0) / n),
-        orders=orders,
-        scores=np.asarray(result.scores),
-        objective="equal_accuracy (validation-scored, test-measured)",
-    )
+    curve["objective"] = "equal_accuracy (validation-scored, test-measured)"
+    return curve
 
 
 # ---------------------------------------------------------------------------------------------

@@ -441,6 +441,9 @@ def removal_curve(
     sample_weight=None,
     random_state=None,
     n_jobs=None,
+    X_measure=None,
+    y_measure=None,
+    sensitive_features_measure=None,
 ):
     """Accuracy and hard unfairness after removing growing fractions of the training data.
 
@@ -456,7 +459,10 @@ def removal_curve(
 
     After removing the first ``round(fraction * n)`` points of each order the estimator is
     refitted and measured on the evaluation data (default: the training data, as the paper's
-    Figure 7): accuracy and the *hard* fairness metric (as fairlearn computes it).
+    Figure 7): accuracy and the *hard* fairness metric (as fairlearn computes it). With
+    ``X_measure``, ``y_measure`` and ``sensitive_features_measure`` the refits are measured
+    there instead, so that points can be scored on a validation split (``X_eval``) and the
+    refits judged on a test split (DIVINE appendix D.5.1).
 
     Returns
     -------
@@ -540,7 +546,9 @@ def removal_curve(
     if "random" in strategies:
         orders["random"] = rng.permutation(n)[:n_max]
 
-    if X_eval is None:
+    if X_measure is not None:  # e.g. score on validation, measure on test (appendix D.5.1)
+        X_eval, y_eval, sensitive_features_eval = X_measure, y_measure, sensitive_features_measure
+    elif X_eval is None:
         X_eval, y_eval, sensitive_features_eval = X, y, sensitive_features
     ctx = _EvalContext(
         [resolve_objective(objective)], model.classes_, X_eval, y_eval, sensitive_features_eval

@@ -707,3 +707,47 @@ def test_sample_weight_not_requested_by_inner_estimator(mode):
     own = lr().fit(X[rows], y[rows], sample_weight=expected)
     np.testing.assert_allclose(remover.estimator_.coef_, own.coef_, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(remover.sample_weight_, expected, rtol=1e-12)
+
+
+def test_removal_curve_scores_on_eval_and_measures_elsewhere():
+    """Appendix D.5.1: score on a validation split, measure the refits on a test split."""
+    X, y, sf = synthetic()
+    Xv, yv, sv = X[::3], y[::3], sf[::3]
+    Xt, yt, st = X[1::3], y[1::3], sf[1::3]
+    curve = removal_curve(
+        lr(),
+        X,
+        y,
+        sensitive_features=sf,
+        strategies=("influence",),
+        step=0.1,
+        max_fraction=0.2,
+        X_eval=Xv,
+        y_eval=yv,
+        sensitive_features_eval=sv,
+        X_measure=Xt,
+        y_measure=yt,
+        sensitive_features_measure=st,
+    )
+    full = lr().fit(X, y)
+    scores = training_point_importance(
+        full,
+        X,
+        y,
+        objective="equal_accuracy",
+        sensitive_features=sf,
+        X_eval=Xv,
+        y_eval=yv,
+        sensitive_features_eval=sv,
+    ).scores
+    pred0 = full.predict(Xt)
+    assert curve.baseline_accuracy == pytest.approx(np.mean(pred0 == yt), abs=1e-12)
+    assert curve.baseline_unfairness == pytest.approx(equal_accuracy(yt, pred0, st), abs=1e-12)
+    k = round(0.1 * len(y))
+    drop = np.argsort(scores, kind="stable")[:k]
+    keep = np.setdiff1d(np.arange(len(y)), drop)
+    pred = lr().fit(X[keep], y[keep]).predict(Xt)
+    assert curve.accuracy["influence"][0] == pytest.approx(np.mean(pred == yt), abs=1e-12)
+    assert curve.unfairness["influence"][0] == pytest.approx(
+        equal_accuracy(yt, pred, st), abs=1e-12
+    )
