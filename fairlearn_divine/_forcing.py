@@ -166,15 +166,12 @@ class _State:
         self.theta = view.params
         c = view.objective_weights_ * keep
         self.c = c
-        self.H = _hessian_with_weights(view, c)
+        self.H = view._hessian_at(view.X_, c, view._proba_t(view.X_, self.theta))
         self.H_theta = self.theta.copy()  # the parameters H belongs to
         self.chol = _factor(self.H, view)
 
     def objective_gradient(self, theta):
-        view = self.view
-        P = view._proba_t(view.X_, theta)
-        R = view._residuals(P, view.y_)
-        return view._rmat(view.X_, R * self.c[:, None]) + view._penalty_vector() * theta
+        return self.view._gradient_at(self.view.X_, self.view.y_, self.c, theta)
 
     def losses(self, theta):
         view = self.view
@@ -224,15 +221,6 @@ class _State:
         if view.fit_intercept:
             x = np.append(x, 1.0)
         return np.kron(A, np.outer(x, x))
-
-
-def _hessian_with_weights(view, c):
-    saved = view.objective_weights_
-    view.objective_weights_ = c
-    try:
-        return view.hessian()
-    finally:
-        view.objective_weights_ = saved
 
 
 def _factor(H, view):

@@ -348,10 +348,16 @@ class _GLMView(DifferentiableModel):
         return H
 
     def objective_gradient(self):
-        R = self._residuals(self._train_proba(), self.y_)
-        return self._rmat(self.X_, R * self.objective_weights_[:, None]) + (
-            self._penalty_vector() * self.params
+        return self._gradient_at(
+            self.X_, self.y_, self.objective_weights_, self.params, self._train_proba()
         )
+
+    def _gradient_at(self, Xt, y, c, params, P=None):
+        """Gradient of sum_i c_i l_i + penalty at ``params`` (P: the probabilities there)."""
+        if P is None:
+            P = self._proba_t(Xt, params)
+        R = self._residuals(P, y)
+        return self._rmat(Xt, R * c[:, None]) + self._penalty_vector() * params
 
     def proba_vjp(self, X, G):
         Xt = self.transform(X)

@@ -103,8 +103,7 @@ class NewtonRefitter:
         P = view._proba_t(Xt, theta)
         f = self._objective(P, yr, c, theta)
         for _ in range(self.max_iter):
-            R = view._residuals(P, yr)
-            g = view._rmat(Xt, R * c[:, None]) + self._rho * theta
+            g = view._gradient_at(Xt, yr, c, theta, P)
             if np.max(np.abs(g)) <= self.tol * scale:
                 break
             H = view._hessian_at(Xt, c, P)
@@ -178,9 +177,7 @@ class NewtonRefitter:
         scale = float(c.sum()) + 1.0
         theta = np.array(theta, dtype=float, copy=True)
         for _ in range(max_chord):
-            P = view._proba_t(X, theta)
-            R = view._residuals(P, labels)
-            g = view._rmat(X, R * c[:, None]) + self._rho * theta
+            g = view._gradient_at(X, labels, c, theta)
             if np.max(np.abs(g)) <= self.tol * scale:
                 return theta
             theta = theta - step(g)

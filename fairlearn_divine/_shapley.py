@@ -41,6 +41,7 @@ its ``checkpoint`` file equals an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -168,7 +169,7 @@ def _one_permutation(perm, prefix, y_idx, w, ctx, f_empty, f_full, tol_abs):
 def _samples(ts, seed, n, antithetic, prefix, y_idx, w, ctx, f_empty, f_full, tol_abs, limit):
     """Samples ts: mean marginals of each permutation (and its reverse if antithetic)."""
     out = []
-    with threadpool_limits(1) if limit else _nullcontext():
+    with threadpool_limits(1) if limit else contextlib.nullcontext():
         for t in ts:
             rng = np.random.default_rng(np.random.SeedSequence([seed, t]))
             perm = rng.permutation(n)
@@ -179,14 +180,6 @@ def _samples(ts, seed, n, antithetic, prefix, y_idx, w, ctx, f_empty, f_full, to
                 marg, k = 0.5 * (marg + marg2), k + k2
             out.append((marg, k))
     return out
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _signature(estimator, X, y, sample_weight, ctx, seed, antithetic, tol):
