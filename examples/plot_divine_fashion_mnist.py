@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 
 from fairlearn_divine import select_diverse, training_point_importance  # noqa: E402
-from fairlearn_divine._models import _mlp_hidden  # noqa: E402
+from fairlearn_divine._models._factory import _mlp_hidden  # noqa: E402
 from fairlearn_divine.datasets import load_fashion_mnist  # noqa: E402
 
 COAT, SHIRT = 4, 6

@@ -22,13 +22,14 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._objectives import FAIRNESS_OBJECTIVES
 from ._version import __version__
 
 __all__ = ["main"]
 
 DATASETS = ("synthetic", "compas", "lsat", "law_school", "adult", "bank_marketing")
 METHODS = ("influence", "one_step_newton")
-OBJECTIVES = ("equal_accuracy", "equal_opportunity", "equalized_odds", "demographic_parity")
+OBJECTIVES = tuple(FAIRNESS_OBJECTIVES)
 DEFAULT_OUTPUT = "fairlearn-divine-report.html"
 PROG = "fairlearn-divine"
 
@@ -54,6 +55,19 @@ def _fraction(text):
         value = -1.0
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}")
+    return value
+
+
+#: Step of the report's removal curve (its smallest fraction).
+CURVE_STEP = 0.05
+
+
+def _curve_fraction(text):
+    value = _fraction(text)
+    if value < CURVE_STEP:
+        raise argparse.ArgumentTypeError(
+            f"must be at least the removal curve's step {CURVE_STEP}, got {text!r}"
+        )
     return value
 
 
@@ -160,9 +174,11 @@ def _build_parser():
     )
     analysis.add_argument(
         "--max-fraction",
-        type=_fraction,
+        type=_curve_fraction,
         default=0.3,
-        help="largest fraction removed on the removal curve (default: 0.3)",
+        help=(
+            f"largest fraction removed on the removal curve, in [{CURVE_STEP}, 1) (default: 0.3)"
+        ),
     )
     analysis.add_argument("--random-state", type=int, default=0, help=argparse.SUPPRESS)
 
@@ -440,7 +456,7 @@ def _run(run_audit, model, X, y, sf, args, y_display, positive, progress, info):
         gamma=args.gamma,
         method=args.method,
         top=args.top,
-        max_fraction=max(args.max_fraction, 0.05),
+        max_fraction=args.max_fraction,
         random_state=args.random_state,
         y_display=y_display,
         display_positive=positive,

@@ -27,9 +27,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", PendingDeprecationWarning)
     import shap
 
+from ._core.validation import check_X, check_y, n_rows
 from ._forcing import minimal_forcing_subset
-from ._importance import _check_X, _check_y, _n_rows, training_point_importance
-from ._objectives import EvaluationFunction, _clip, resolve_objective
+from ._importance import training_point_importance
+from ._objectives import EvaluationFunction, clip_proba, resolve_objective
 from ._selection import select_diverse_influential
 
 __all__ = ["DivineExplainer"]
@@ -43,11 +44,11 @@ class _PointLoss(EvaluationFunction):
         self.name = f"log_loss[{row}]"
 
     def value(self, y_true, proba, *, sensitive_features=None):
-        return float(-np.log(_clip(proba[self.row, y_true[self.row]])))
+        return float(-np.log(clip_proba(proba[self.row, y_true[self.row]])))
 
     def gradient(self, y_true, proba, *, sensitive_features=None):
         grad = np.zeros_like(proba, dtype=float)
-        grad[self.row, y_true[self.row]] = -1.0 / _clip(proba[self.row, y_true[self.row]])
+        grad[self.row, y_true[self.row]] = -1.0 / clip_proba(proba[self.row, y_true[self.row]])
         return grad
 
 
@@ -99,9 +100,9 @@ class DivineExplainer(shap.Explainer):
         # silently subsample it to 100 rows)
         super().__init__(estimator.predict_proba, masker=None)
         self.estimator = estimator
-        self.X_train = _check_X(X_train, "X_train")
-        self.y_train = _check_y(y_train, "y_train")
-        n = _n_rows(self.X_train)
+        self.X_train = check_X(X_train, "X_train")
+        self.y_train = check_y(y_train, "y_train")
+        n = n_rows(self.X_train)
         if len(self.y_train) != n:
             raise ValueError(f"X_train has {n} rows but y_train has {len(self.y_train)} entries.")
         self.sensitive_features = sensitive_features
@@ -134,9 +135,9 @@ class DivineExplainer(shap.Explainer):
         shap.Explanation
             ``values`` of shape (n_samples, n_train); ``base_values`` the per-sample loss.
         """
-        X = _check_X(X, "X")
-        y = _check_y(y, "y")
-        m = _n_rows(X)
+        X = check_X(X, "X")
+        y = check_y(y, "y")
+        m = n_rows(X)
         if len(y) != m:
             raise ValueError(f"X has {m} rows but y has {len(y)} entries.")
         result = training_point_importance(

@@ -23,9 +23,8 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import Parallel, delayed
 from sklearn import get_config
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_array, check_random_state
@@ -35,15 +34,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._importance import (
-    _EvalContext,
-    _fit,
-    _n_rows,
-    _predict_proba,
-    _take,
-    training_point_importance,
-)
-from ._objectives import resolve_objective
+from ._core.parallel import parallel_map
+from ._core.refit import EstimatorRefitter, predict_proba_aligned
+from ._core.validation import n_rows, take
+from ._importance import training_point_importance
+from ._objectives import EvalContext, resolve_objective
 from ._selection import select_diverse
 
 __all__ = ["InfluentialPointRemover", "removal_curve"]
@@ -239,7 +234,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sensitive_features : array-like of shape (n_samples,) or (n_samples, k), optional
-            Needed by fairness objectives; ``None`` with a fairness objective removes nothing.
+            Needed by fairness objectives (a ``ValueError`` without them).
         sample_weight : array-like of shape (n_samples,), optional
             Passed to the inner estimator (through metadata routing when it is enabled).
 
@@ -253,7 +248,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        n = _n_rows(X)
+        n = n_rows(X)
         if len(y) != n:
             raise ValueError(f"X has {n} rows but y has {len(y)} entries.")
         if sample_weight is not None:
@@ -281,13 +276,16 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         removed = np.array([], dtype=np.intp)
         fit_rows = np.arange(n)
         if sensitive_features is None and objective.requires_sensitive_features:
-            pass  # nothing to value: remove nothing (documented)
-        else:
-            if sensitive_features is not None and len(sensitive_features) != n:
-                raise ValueError(
-                    f"sensitive_features has {len(sensitive_features)} rows but X has {n}."
-                )
-            removed, fit_rows = self._select(X, y, sensitive_features, weights, inner_params)
+            raise ValueError(
+                f"objective={objective.name!r} compares sensitive groups, but fit() got no "
+                "sensitive_features: pass sensitive_features=..., or use an objective that "
+                "needs none (e.g. objective='log_loss')."
+            )
+        if sensitive_features is not None and len(sensitive_features) != n:
+            raise ValueError(
+                f"sensitive_features has {len(sensitive_features)} rows but X has {n}."
+            )
+        removed, fit_rows = self._select(X, y, sensitive_features, weights, inner_params)
 
         keep = np.zeros(n, dtype=bool)
         keep[fit_rows] = True
@@ -298,19 +296,33 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             harm = -self.scores_[removed]
             final_weights[removed] = weights[removed] * (1.0 - harm / harm.max())
         rows = np.flatnonzero(keep)
-        self.estimator_ = clone(self.estimator)
-        params = dict(inner_params)
-        if "sample_weight" in params or self.mode == "downweight" and len(removed):
-            params["sample_weight"] = final_weights[rows]
-        self.estimator_.fit(_take(X, rows), y[rows], **params)
+        weighted = "sample_weight" in inner_params or (self.mode == "downweight" and len(removed))
+        self.estimator_ = self._refitter(
+            X, y, inner_params, final_weights if weighted else None
+        ).fit(rows)
         self.classes_ = self.estimator_.classes_
         self.removed_indices_ = removed
         self.sample_indices_ = rows
         self.sample_weight_ = final_weights[rows]
         return self
 
+    def _refitter(self, X, y, inner_params, sample_weight):
+        """Refits of the inner estimator with the routed fit parameters and these weights.
+
+        With metadata routing on, the weights go to the inner estimator's ``fit`` as
+        ``sample_weight`` (it routes them itself); otherwise the refit helper routes them to a
+        Pipeline's last step.
+        """
+        params = {k: v for k, v in inner_params.items() if k != "sample_weight"}
+        if sample_weight is not None and get_config().get("enable_metadata_routing", False):
+            params["sample_weight"] = sample_weight
+            sample_weight = None
+        return EstimatorRefitter(
+            self.estimator, X, y, sample_weight=sample_weight, fit_params=params, warm_start=False
+        )
+
     def _select(self, X, y, sensitive_features, weights, inner_params):
-        n = _n_rows(X)
+        n = n_rows(X)
         rng = check_random_state(self.random_state)
         sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
         score_rows = np.arange(n)
@@ -321,7 +333,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             )
             score_rows = np.sort(score_rows)
             eval_kwargs = {
-                "X_eval": _take(X, np.sort(val_rows)),
+                "X_eval": take(X, np.sort(val_rows)),
                 "y_eval": y[np.sort(val_rows)],
                 "sensitive_features_eval": None if sf is None else sf[np.sort(val_rows)],
             }
@@ -334,16 +346,13 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         first = True
         while len(removed) < budget:
             rows = np.flatnonzero(alive)
-            model = clone(self.estimator)
-            params = dict(inner_params)
-            if "sample_weight" in params:
-                params["sample_weight"] = weights[rows]
-            model.fit(_take(X, rows), y[rows], **params)
-            sw = weights[rows] if "sample_weight" in params else None
+            weighted = "sample_weight" in inner_params
+            model = self._refitter(X, y, inner_params, weights if weighted else None).fit(rows)
+            sw = weights[rows] if weighted else None
             try:
                 result = training_point_importance(
                     model,
-                    _take(X, rows),
+                    take(X, rows),
                     y[rows],
                     method=self.method,
                     objective=self.objective,
@@ -365,7 +374,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 first = False
             harm = -np.asarray(result.scores)
             X_div = (
-                _diversity_features(model, _take(X, rows)) if self.diversity is not None else None
+                _diversity_features(model, take(X, rows)) if self.diversity is not None else None
             )
             k = min(step, budget - len(removed))
             picked = _select_harmful(harm, k, self.diversity, self.gamma, X_div, self.random_state)
@@ -411,15 +420,10 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 STRATEGIES = ("influence", "divine", "diversity_only", "random")
 
 
-def _refit_and_measure(estimator, X, y, sample_weight, drop, ctx):
-    keep = np.ones(_n_rows(X), dtype=bool)
-    keep[drop] = False
-    model = clone(estimator)
-    sw = None if sample_weight is None else sample_weight[keep]
-    _fit(model, _take(X, keep), y[keep], sw)
-    proba = _predict_proba(model, ctx.X, ctx.classes)
-    accuracy = float(np.mean(np.argmax(proba, axis=1) == ctx.y_idx))
-    return accuracy, float(ctx.values(proba)[0])
+def _refit_and_measure(refitter, drop, ctx):
+    model = refitter.fit_without(drop)
+    proba = predict_proba_aligned(model, ctx.X, ctx.classes)
+    return ctx.accuracy(proba), float(ctx.values(proba)[0])
 
 
 def removal_curve(
@@ -480,9 +484,9 @@ def removal_curve(
     if not (isinstance(max_fraction, numbers.Real) and step <= max_fraction < 1):
         raise ValueError(f"max_fraction must be in [step, 1), got {max_fraction!r}.")
     y = np.asarray(y)
-    n = _n_rows(X)
-    model = clone(estimator)
-    _fit(model, X, y, sample_weight)
+    n = n_rows(X)
+    refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight)
+    model = refitter.fit()
     eval_kwargs = {}
     if X_eval is not None:
         eval_kwargs = {
@@ -550,19 +554,24 @@ def removal_curve(
         X_eval, y_eval, sensitive_features_eval = X_measure, y_measure, sensitive_features_measure
     elif X_eval is None:
         X_eval, y_eval, sensitive_features_eval = X, y, sensitive_features
-    ctx = _EvalContext(
+    ctx = EvalContext(
         [resolve_objective(objective)], model.classes_, X_eval, y_eval, sensitive_features_eval
     )
-    proba0 = _predict_proba(model, ctx.X, ctx.classes)
-    base_acc = float(np.mean(np.argmax(proba0, axis=1) == ctx.y_idx))
+    proba0 = predict_proba_aligned(model, ctx.X, ctx.classes)
+    base_acc = ctx.accuracy(proba0)
     base_unf = float(ctx.values(proba0)[0])
     jobs = [(s, k) for s in orders for k in range(len(fractions))]
-    values = Parallel(n_jobs=n_jobs)(
-        delayed(_refit_and_measure)(
-            estimator, X, y, sample_weight, orders[s][: int(round(fractions[k] * n))], ctx
-        )
-        for s, k in jobs
+    results, _ = parallel_map(
+        lambda part: [
+            _refit_and_measure(refitter, orders[s][: int(round(fractions[k] * n))], ctx)
+            for s, k in part
+        ],
+        np.array(jobs, dtype=object).reshape(-1, 2) if jobs else np.empty((0, 2), dtype=object),
+        n_jobs=n_jobs,
+        progress=False,
+        per_worker=1,
     )
+    values = [v for part in results for v in part]
     accuracy = {s: np.empty(len(fractions)) for s in orders}
     unfairness = {s: np.empty(len(fractions)) for s in orders}
     for (s, k), (acc, unf) in zip(jobs, values, strict=True):

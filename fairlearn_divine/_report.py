@@ -33,32 +33,12 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 
+from ._core.refit import EstimatorRefitter, predict_proba_aligned
+from ._objectives import FAIRNESS_OBJECTIVES, EvalContext, resolve_objective
 from ._version import __version__
 
 __all__ = ["audit_to_json", "render_html", "run_audit"]
 
-FAIRNESS_OBJECTIVES = {
-    "equal_accuracy": (
-        "equal accuracy",
-        "|TPR gap| + |TNR gap| between the groups (0 = equal, at most 2)",
-        ("TPR", "TNR"),
-    ),
-    "equal_opportunity": (
-        "equal opportunity",
-        "|TPR gap| between the groups (0 = equal, at most 1)",
-        ("TPR",),
-    ),
-    "equalized_odds": (
-        "equalized odds",
-        "|TPR gap| + |FPR gap| between the groups (0 = equal, at most 2)",
-        ("TPR", "TNR"),
-    ),
-    "demographic_parity": (
-        "demographic parity",
-        "|selection-rate gap| between the groups (0 = equal, at most 1)",
-        ("selection rate",),
-    ),
-}
 RATE_NAMES = {
     "accuracy": "accuracy",
     "selection rate": "selection rate",
@@ -142,27 +122,13 @@ def _num(value):
 
 def _hard_metric(model, X, y, sensitive_features, objective):
     """(accuracy, hard value of the objective) of a fitted model on (X, y), as the package."""
-    from ._importance import _EvalContext, _predict_proba
-    from ._objectives import resolve_objective
-
-    ctx = _EvalContext([resolve_objective(objective)], model.classes_, X, y, sensitive_features)
-    proba = _predict_proba(model, ctx.X, ctx.classes)
-    return (
-        float(np.mean(np.argmax(proba, axis=1) == ctx.y_idx)),
-        float(ctx.values(proba)[0]),
-    )
+    ctx = EvalContext([resolve_objective(objective)], model.classes_, X, y, sensitive_features)
+    proba = predict_proba_aligned(model, ctx.X, ctx.classes)
+    return ctx.accuracy(proba), float(ctx.values(proba)[0])
 
 
-def _take(X, keep):
-    return X.iloc[keep] if hasattr(X, "iloc") else X[keep]
-
-
-def _refit_without(model, X, y, sensitive_features, drop, objective):
-    from sklearn.base import clone
-
-    keep = np.ones(len(y), dtype=bool)
-    keep[np.asarray(drop, dtype=int)] = False
-    refit = clone(model).fit(_take(X, keep), np.asarray(y)[keep])
+def _refit_without(refitter, X, y, sensitive_features, drop, objective):
+    refit = refitter.fit_without(np.asarray(drop, dtype=int))
     return _hard_metric(refit, X, y, sensitive_features, objective)
 
 
@@ -217,6 +183,7 @@ def run_audit(
     random_state=0,
     info=None,
     progress=None,
+    sample_weight=None,
 ):
     """Audit a fitted binary classifier on its training data.
 
@@ -251,6 +218,8 @@ def run_audit(
         Descriptions for the report (``data``, ``source``, ``model``, ``target``, ...).
     progress : callable, optional
         Called with a short message before each long step.
+    sample_weight : array-like of shape (n,), optional
+        The weights the model was fitted with (every score and refit uses them).
 
     Returns
     -------
@@ -260,6 +229,8 @@ def run_audit(
     from ._importance import training_point_importance
     from ._mitigation import removal_curve
     from ._selection import select_diverse_influential
+
+    refitter = EstimatorRefitter(model, X, y, sample_weight=sample_weight)
 
     progress = progress or _noop
     info = dict(info or {})
@@ -283,6 +254,7 @@ def run_audit(
             method=method,
             objective=["log_loss", objective],
             sensitive_features=sensitive_features,
+            sample_weight=sample_weight,
         )
         scores = np.atleast_2d(np.asarray(result.scores, dtype=float))
         baseline = np.atleast_1d(result.baseline)
@@ -299,6 +271,7 @@ def run_audit(
             harmful=True,
             X_diversity=Z,
             sensitive_features=sensitive_features,
+            sample_weight=sample_weight,
             gamma=gamma,
             influence_budget=influence_budget,
             random_state=random_state,
@@ -311,11 +284,11 @@ def run_audit(
         effects = {
             "original model": (acc0, unf0, 0),
             f"without the {n_points} most harmful points": (
-                *_refit_without(model, X, y, sensitive_features, top_m, objective),
+                *_refit_without(refitter, X, y, sensitive_features, top_m, objective),
                 n_points,
             ),
             f"without the {n_points} DIVINE points": (
-                *_refit_without(model, X, y, sensitive_features, selection.indices, objective),
+                *_refit_without(refitter, X, y, sensitive_features, selection.indices, objective),
                 n_points,
             ),
         }
@@ -339,6 +312,7 @@ def run_audit(
             max_fraction=max_fraction,
             method=method,
             gamma=gamma,
+            sample_weight=sample_weight,
             random_state=random_state,
         )
     for w in caught:

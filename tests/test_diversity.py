@@ -1,4 +1,4 @@
-"""Tests of fairlearn_divine._diversity: gains and values against the dense definitions.
+"""Tests of fairlearn_divine._selection._diversity: gains and values against the dense definitions.
 
 Property-based (hypothesis): on random small point sets, the package's incremental gains equal
 R(S u {v}) - R(S) computed from the definitions in tests/_divine_reference.py, and the gains of
@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fairlearn_divine._diversity import (
+from fairlearn_divine._selection._diversity import (
     MMD,
     FacilityLocation,
     SumRedundancy,
     make_diversity,
 )
-from fairlearn_divine._kernels import BlockKernel
+from fairlearn_divine._selection._kernels import BlockKernel
 
 CLASSES = {
     "sum_redundancy": (SumRedundancy, r_sum_redundancy),

@@ -118,7 +118,8 @@ def test_influence_matches_loo_balanced_class_weight(n_classes):
     est = tight(LogisticRegression(C=1.0, class_weight="balanced", solver="newton-cholesky"))
     full = fit(clone(est), Xtr, ytr)
     idx = _valued(len(ytr), seed=3)
-    res = training_point_importance(full, Xtr, ytr, X_eval=Xe, y_eval=ye)
+    with pytest.warns(ApproximationWarning, match="class_weight='balanced'"):
+        res = training_point_importance(full, Xtr, ytr, X_eval=Xe, y_eval=ye)
     loo = loo_refits(est, Xtr, ytr, idx, log_loss_value, X_eval=Xe, y_eval=ye, full=full)
     s = res.scores[idx]
     for k in range(n_classes):

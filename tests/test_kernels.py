@@ -1,4 +1,4 @@
-"""Tests of fairlearn_divine._kernels (BlockKernel) against dense numpy kernels."""
+"""Tests of fairlearn_divine._selection._kernels (BlockKernel) against dense numpy kernels."""
 
 import tracemalloc
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from _divine_reference import pairwise_distances, rbf_dense
 
-from fairlearn_divine import _kernels
-from fairlearn_divine._kernels import BlockKernel, median_pairwise_distance
+from fairlearn_divine._selection import _kernels
+from fairlearn_divine._selection._kernels import BlockKernel, median_pairwise_distance
 
 
 def _points(n, d=3, seed=0, loc=0.0):

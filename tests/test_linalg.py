@@ -1,4 +1,4 @@
-"""Tests of fairlearn_divine._linalg.HessianSolver against numpy's dense linear algebra."""
+"""Tests of fairlearn_divine._core.linalg.HessianSolver against numpy's dense linear algebra."""
 
 import warnings
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fairlearn_divine import ApproximationWarning
-from fairlearn_divine._linalg import ILL_CONDITIONED, HessianSolver
+from fairlearn_divine._core.linalg import ILL_CONDITIONED, HessianSolver
 
 
 def _spd(p, seed=0, cond=10.0):

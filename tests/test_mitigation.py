@@ -90,15 +90,16 @@ _NOT_WEIGHT_EQUIVALENT = {
 
 @parametrize_with_checks(
     [
-        InfluentialPointRemover(LogisticRegression()),
-        # an objective that needs no sensitive_features: scoring and down-weighting really
-        # run inside every check (sparse input, dtypes, pickling, idempotence, ...)
+        # objectives that need no sensitive_features (sklearn's checks pass none): scoring,
+        # removal and down-weighting really run inside every check (sparse input, dtypes,
+        # pickling, idempotence, ...)
+        InfluentialPointRemover(LogisticRegression(), objective="log_loss"),
         InfluentialPointRemover(
             LogisticRegression(), objective="log_loss", mode="downweight", fraction=0.1
         ),
     ],
     expected_failed_checks=lambda est: (
-        _NOT_WEIGHT_EQUIVALENT if est.objective == "log_loss" else {}
+        _NOT_WEIGHT_EQUIVALENT if est.mode == "downweight" else {}
     ),
 )
 def test_sklearn_compatible(estimator, check):
@@ -480,13 +481,11 @@ def test_diversity_sum_redundancy_removes_harmful_within_budget():
     np.testing.assert_allclose(remover.estimator_.coef_, own.coef_, rtol=1e-6, atol=1e-9)
 
 
-def test_no_sensitive_features_removes_nothing():
+def test_fairness_objective_without_sensitive_features_is_an_error():
+    """It used to remove nothing silently (and pass sklearn's checks as a no-op)."""
     X, y, _ = synthetic()
-    remover = InfluentialPointRemover(lr(), fraction=0.1).fit(X, y)
-    assert len(remover.removed_indices_) == 0
-    np.testing.assert_array_equal(remover.sample_indices_, np.arange(len(y)))
-    own = lr().fit(X, y)
-    np.testing.assert_allclose(remover.estimator_.coef_, own.coef_, rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="equal_accuracy.*no sensitive_features"):
+        InfluentialPointRemover(lr(), fraction=0.1).fit(X, y)
 
 
 def test_recalculation_that_empties_a_group_stops_instead_of_crashing():

@@ -120,7 +120,11 @@ def test_view_objective_gradient_and_hessian(name):
     scale = np.sum(kw["s"]) * (1.0 if np.isinf(kw["C"]) else kw["C"])
     assert np.max(np.abs(g_own)) / scale < 1e-7
     # 2. the view agrees
-    view = make_view(m, X, y, sample_weight=sw)
+    if getattr(m, "class_weight", None) == "balanced":
+        with pytest.warns(ApproximationWarning, match="class_weight='balanced'"):
+            view = make_view(m, X, y, sample_weight=sw)
+    else:
+        view = make_view(m, X, y, sample_weight=sw)
     np.testing.assert_allclose(view.params, theta, rtol=0, atol=0)
     g_view = view.objective_gradient()
     assert g_view.shape == theta.shape
@@ -134,14 +138,8 @@ def test_view_objective_gradient_and_hessian(name):
     np.testing.assert_allclose(H, H_fd, rtol=1e-6, atol=1e-6 * np.abs(H_fd).max())
     # 4. the gradient formula away from the optimum too
     theta2 = theta + np.random.default_rng(3).normal(scale=0.1, size=theta.size)
-    view2 = make_view(m, X, y, sample_weight=sw)
-    W = theta2.reshape(view2.coef.shape[0], -1)
-    view2.coef = W[:, : X.shape[1]].copy()
-    if m.fit_intercept:
-        view2.intercept = W[:, X.shape[1]].copy()
-    view2._train_cache = None
     np.testing.assert_allclose(
-        view2.objective_gradient(),
+        view.objective_gradient(theta2),
         lr_objective_gradient(theta2, X, y, K, **kw),
         rtol=1e-9,
         atol=1e-9,

@@ -208,7 +208,7 @@ def test_warm_started_newton_refit_converges_in_few_steps():
     # the requested tolerance. Seen instead: the Armijo test on f cannot resolve decreases
     # below one ulp of f, so near the optimum steps are rejected/halved and accepted with no
     # progress until max_iter=100, leaving the gradient above tol (8e-10 > 5e-10 here).
-    from fairlearn_divine._refit import NewtonRefitter
+    from fairlearn_divine._models import NewtonRefitter
 
     X = np.array([[-1.0, 0.2], [-0.5, -0.3], [0.3, 0.4], [1.2, 0.1]])
     y = np.array([0, 0, 0, 1])

@@ -49,18 +49,14 @@ import numbers
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.utils import Bunch, check_array, check_random_state
 
+from .._core.parallel import parallel_map
+from .._core.results import Result
 from ._diversity import make_diversity
 from ._kernels import BlockKernel, median_pairwise_distance
 
-__all__ = [
-    "DiverseSelection",
-    "select_diverse",
-    "select_diverse_influential",
-    "tradeoff_curve",
-]
+__all__ = ["DiverseSelection", "Problem", "select_diverse", "tradeoff_curve"]
 
 GAMMA_STRATEGIES = ("pairwise_distance", "influence_budget")
 STRATEGIES = ("greedy", "lazy", "stochastic")
@@ -68,7 +64,7 @@ _LAZY_BATCH = 4
 _LAZY_MAX_BATCH = 64
 
 
-class DiverseSelection(Bunch):
+class DiverseSelection(Result):
     """Result of :func:`select_diverse` (a dict with attribute access).
 
     Keys: ``indices`` (pick order), ``gamma`` (raw scale), ``gamma_normalized``, ``influence``
@@ -85,9 +81,6 @@ class DiverseSelection(Bunch):
             f"gamma={self.gamma:.4g}, influence_retained={self.influence_retained:.3f}, "
             f"mean_pairwise_distance={self.mean_pairwise_distance:.4g})"
         )
-
-    def __dir__(self):
-        return list(self.keys())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,7 +356,7 @@ def _mean_pairwise_distance(X, idx, *, block=1024):
 # public functions
 
 
-class _Problem:
+class Problem:
     """Validated inputs shared by select_diverse and tradeoff_curve."""
 
     def __init__(
@@ -473,17 +466,15 @@ class _Problem:
 
     def sweep(self, gammas, n_jobs=None):
         s_I, s_R = self.scales()
-        if n_jobs in (None, 1) or len(gammas) < 2:
-            rows = self._sweep_rows(gammas, s_I, s_R)
-        else:  # each worker gets its own copy of the problem (kernel caches included)
-            parts = [p for p in np.array_split(np.asarray(gammas), abs(n_jobs)) if len(p)]
-            rows = [
-                r
-                for chunk in Parallel(n_jobs=n_jobs)(
-                    delayed(self._sweep_rows)(p, s_I, s_R) for p in parts
-                )
-                for r in chunk
-            ]
+        # each worker gets its own copy of the problem (kernel caches included)
+        results, _ = parallel_map(
+            lambda part: self._sweep_rows(part, s_I, s_R),
+            np.asarray(gammas),
+            n_jobs=n_jobs if len(gammas) > 1 else None,
+            progress=False,
+            per_worker=1,
+        )
+        rows = [r for chunk in results for r in chunk]
         curve = Bunch(
             gammas=np.array([r["gamma_normalized"] for r in rows]),
             gammas_raw=np.array([r["gamma"] for r in rows]),
@@ -585,7 +576,7 @@ def select_diverse(
     gamma = _check_gamma(gamma)
     if not (isinstance(influence_budget, numbers.Real) and 0 <= influence_budget <= 1):
         raise ValueError(f"influence_budget must be in [0, 1], got {influence_budget!r}.")
-    problem = _Problem(
+    problem = Problem(
         scores,
         X,
         n_points,
@@ -685,7 +676,7 @@ def tradeoff_curve(
         ``top_relative_diversity`` (the gamma = 0 selection), ``influence_scale``,
         ``diversity_scale``.
     """
-    problem = _Problem(
+    problem = Problem(
         scores,
         X,
         n_points,
@@ -700,164 +691,3 @@ def tradeoff_curve(
         candidates,
     )
     return problem.sweep(_check_gammas(gammas), n_jobs=n_jobs)
-
-
-def select_diverse_influential(
-    estimator,
-    X,
-    y,
-    n_points,
-    *,
-    objective="log_loss",
-    method="influence",
-    harmful=False,
-    recalculate=False,
-    X_diversity=None,
-    sensitive_features=None,
-    X_eval=None,
-    y_eval=None,
-    sensitive_features_eval=None,
-    sample_weight=None,
-    diversity="sum_redundancy",
-    gamma="pairwise_distance",
-    random_state=None,
-    **selection_options,
-):
-    """Score the training points of a fitted model and select DIVINE points in one call.
-
-    Runs :func:`~fairlearn_divine.training_point_importance` and :func:`select_diverse`. With
-    ``recalculate=True`` it follows the DIVINE paper's recalculation mode (appendix D): select
-    the best point, refit the estimator without the points selected so far, re-score the
-    remaining points, and select the next point greedily for
-    :math:`I'(v) + \\gamma (R(S \\cup \\{v\\}) - R(S))` with the fresh scores :math:`I'`.
-    A gamma strategy is resolved once, on the initial scores.
-
-    Parameters
-    ----------
-    estimator : fitted classifier
-        Fitted on ``(X, y)``; refitted (cloned) on subsets when ``recalculate=True``.
-    X, y : training data
-    n_points : int
-    objective, method : see :func:`~fairlearn_divine.training_point_importance`
-    harmful : bool, default=False
-        Select *harmful* points (negative scores) instead of helpful ones (positive scores).
-        Only points on that side are candidates; when fewer exist than ``n_points``, all of
-        them are returned.
-    recalculate : bool, default=False
-    X_diversity : array-like of shape (n, d), optional
-        Numeric inputs the diversity kernel compares (default: ``X``, which must then be
-        numeric).
-    sensitive_features, X_eval, y_eval, sensitive_features_eval, sample_weight :
-        Passed to :func:`~fairlearn_divine.training_point_importance` (subset to the remaining
-        training rows on recalculation).
-    diversity, gamma, random_state, **selection_options :
-        Passed to :func:`select_diverse`.
-
-    Returns
-    -------
-    DiverseSelection
-        With ``scores`` (the initial importance scores, sign convention of
-        ``training_point_importance``) and ``recalculated``.
-    """
-    from sklearn.base import clone
-
-    from ._importance import _fit, _n_rows, _take, training_point_importance
-
-    kwargs = {
-        "method": method,
-        "objective": objective,
-        "X_eval": X_eval,
-        "y_eval": y_eval,
-        "sensitive_features_eval": sensitive_features_eval,
-    }
-    result = training_point_importance(
-        estimator,
-        X,
-        y,
-        sensitive_features=sensitive_features,
-        sample_weight=sample_weight,
-        **kwargs,
-    )
-    sign = -1.0 if harmful else 1.0
-    Z = X if X_diversity is None else X_diversity
-    # only points on the asked-for side are candidates (harmful: negative scores; else
-    # positive), so diversity cannot pull in points of the other kind
-    wanted = sign * np.asarray(result.scores) > 0
-    if not wanted.any():
-        kind = "harmful (negative" if harmful else "helpful (positive"
-        raise ValueError(f"No training point is {kind} score) for objective {objective!r}.")
-    n_points = min(int(n_points), int(wanted.sum()))
-    selection = select_diverse(
-        sign * result.scores,
-        Z,
-        n_points,
-        diversity=diversity,
-        gamma=gamma,
-        random_state=random_state,
-        candidates=wanted,
-        **selection_options,
-    )
-    selection["scores"] = result.scores
-    selection["recalculated"] = False
-    selection["n_candidates"] = int(wanted.sum())
-    if not recalculate:
-        return selection
-
-    y = np.asarray(y)
-    n = _n_rows(X)
-    problem = _Problem(
-        sign * result.scores,
-        Z,
-        n_points,
-        diversity,
-        selection_options.get("kernel", "rbf"),
-        selection_options.get("bandwidth", "median"),
-        "greedy",
-        selection_options.get("epsilon", 0.01),
-        selection_options.get("groups"),
-        selection_options.get("min_per_group"),
-        random_state,
-        wanted,
-    )
-    gamma_raw = selection.gamma
-    div = problem.div
-    div.reset()
-    current = sign * result.scores
-    keep = np.ones(n, dtype=bool)
-    sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
-    for _ in range(n_points):
-        cand = np.flatnonzero(problem.quota.allowed(div.selected, keep) & (current > 0))
-        if not cand.size:  # re-scoring left no point on the asked-for side
-            break
-        total = current[cand] + gamma_raw * div.gains(cand) if gamma_raw else current[cand]
-        v = int(cand[int(np.argmax(total))])
-        div.add(v)
-        keep[v] = False
-        if len(div.selected) == n_points:
-            break
-        model = clone(estimator)
-        sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
-        _fit(model, _take(X, keep), y[keep], sw)
-        fresh = training_point_importance(
-            model,
-            _take(X, keep),
-            y[keep],
-            sensitive_features=None if sf is None else sf[keep],
-            sample_weight=sw,
-            **kwargs,
-        )
-        current = np.full(n, -np.inf)
-        current[keep] = sign * fresh.scores
-    idx = np.array(div.selected, dtype=np.intp)
-    out = problem.describe(idx, gamma_raw)
-    out.pop("relative_diversity")
-    return DiverseSelection(
-        **out,
-        gamma_normalized=selection.gamma_normalized,
-        gamma_strategy=selection.gamma_strategy,
-        diversity_name=problem.diversity_name,
-        bandwidth=problem.bandwidth,
-        strategy="greedy",
-        scores=result.scores,
-        recalculated=True,
-    )

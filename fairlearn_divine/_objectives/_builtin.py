@@ -50,83 +50,24 @@ estimator (the larger label, as fairlearn's default ``pos_label=1`` for 0/1 targ
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["EvaluationFunction", "make_evaluation_function"]
+from ._base import EvaluationFunction, clip_proba
 
-
-class EvaluationFunction:
-    """Base class for evaluation functions (costs: lower is better).
-
-    Subclass it and implement :meth:`value` and, for influence-style methods, :meth:`gradient`.
-    Both receive
-
-    * ``y_true`` -- integer class indices of shape ``(n_samples,)``: position of each label in
-      the estimator's ``classes_``;
-    * ``proba`` -- predicted probabilities of shape ``(n_samples, n_classes)``, columns in
-      ``classes_`` order;
-    * ``sensitive_features`` -- integer group codes of shape ``(n_samples,)`` (columns of a
-      multi-column input are merged into one group per combination, as fairlearn does), or
-      ``None`` when the function does not need them.
-
-    Attributes
-    ----------
-    name : str
-        Name used in results.
-    requires_sensitive_features : bool
-        Whether ``sensitive_features`` must be given.
-    requires_binary : bool
-        Whether the target must have exactly two classes.
-    """
-
-    name = "custom"
-    requires_sensitive_features = False
-    requires_binary = False
-
-    def value(self, y_true, proba, *, sensitive_features=None):
-        """Value of the cost (the number reported to users)."""
-        raise NotImplementedError
-
-    def gradient(self, y_true, proba, *, sensitive_features=None):
-        """Derivative of (a smooth surrogate of) the cost with respect to ``proba``."""
-        raise NotImplementedError(
-            f"Evaluation function {self.name!r} has no gradient, so it can only be valued by "
-            "refitting: use method='loo' (or another refit-based method)."
-        )
-
-    def value_and_gradient(self, y_true, proba, *, sensitive_features=None):
-        """Both at once (override when they share work)."""
-        return (
-            self.value(y_true, proba, sensitive_features=sensitive_features),
-            self.gradient(y_true, proba, sensitive_features=sensitive_features),
-        )
-
-    @property
-    def has_gradient(self):
-        """Whether :meth:`gradient` is implemented."""
-        return type(self).gradient is not EvaluationFunction.gradient
-
-    def __repr__(self):
-        return f"{type(self).__name__}(name={self.name!r})"
-
-
-def _clip(proba):
-    eps = np.finfo(proba.dtype).eps
-    return np.clip(proba, eps, 1 - eps)
+__all__ = ["FAIRNESS_OBJECTIVES", "OBJECTIVE_NAMES", "resolve_objective"]
 
 
 class _LogLoss(EvaluationFunction):
     name = "log_loss"
 
     def value(self, y_true, proba, *, sensitive_features=None):
-        p = _clip(proba[np.arange(len(y_true)), y_true])
+        p = clip_proba(proba[np.arange(len(y_true)), y_true])
         return float(-np.mean(np.log(p)))
 
     def gradient(self, y_true, proba, *, sensitive_features=None):
         n = len(y_true)
         grad = np.zeros_like(proba, dtype=float)
         rows = np.arange(n)
-        grad[rows, y_true] = -1.0 / (n * _clip(proba[rows, y_true]))
+        grad[rows, y_true] = -1.0 / (n * clip_proba(proba[rows, y_true]))
         return grad
 
 
@@ -228,33 +169,6 @@ class _GroupRateGap(EvaluationFunction):
         return self._value(parts), self._gradient(proba, sensitive_features, parts)
 
 
-class _CallableEvaluationFunction(EvaluationFunction):
-    def __init__(self, value, gradient, name, requires_sensitive_features, requires_binary):
-        self._value = value
-        self._gradient = gradient
-        self.name = name
-        self.requires_sensitive_features = requires_sensitive_features
-        self.requires_binary = requires_binary
-
-    def value(self, y_true, proba, *, sensitive_features=None):
-        if self.requires_sensitive_features:
-            return float(self._value(y_true, proba, sensitive_features=sensitive_features))
-        return float(self._value(y_true, proba))
-
-    def gradient(self, y_true, proba, *, sensitive_features=None):
-        if self._gradient is None:
-            return super().gradient(y_true, proba, sensitive_features=sensitive_features)
-        if self.requires_sensitive_features:
-            out = self._gradient(y_true, proba, sensitive_features=sensitive_features)
-        else:
-            out = self._gradient(y_true, proba)
-        return np.asarray(out, dtype=float)
-
-    @property
-    def has_gradient(self):
-        return self._gradient is not None
-
-
 class _FairlearnMetric(EvaluationFunction):
     """Adapter for a fairlearn-style metric ``metric(y_true, y_pred, *, sensitive_features)``.
 
@@ -286,30 +200,45 @@ class _FairlearnMetric(EvaluationFunction):
         return self.surrogate is not None
 
 
-def _builtin(name):
-    if name == "log_loss":
-        return _LogLoss()
-    if name == "zero_one_loss":
-        return _ZeroOneLoss()
-    if name == "equal_accuracy":
-        return _GroupRateGap("equal_accuracy", [_TPR, _TNR])
-    if name == "equal_opportunity":
-        return _GroupRateGap("equal_opportunity", [_TPR])
-    if name == "equalized_odds":
-        return _GroupRateGap("equalized_odds", [_TPR, _FPR])
-    if name == "demographic_parity":
-        return _GroupRateGap("demographic_parity", [_SELECTION])
-    return None
+#: The named objectives, in one place: name -> (factory, label, description, rates shown).
+#: ``rates`` are the per-group rates a report shows for a fairness objective.
+_REGISTRY = {
+    "log_loss": (_LogLoss, "log loss", "mean negative log-likelihood of the labels", ()),
+    "zero_one_loss": (_ZeroOneLoss, "error rate", "fraction of wrong predictions", ()),
+    "equal_accuracy": (
+        lambda: _GroupRateGap("equal_accuracy", [_TPR, _TNR]),
+        "equal accuracy",
+        "|TPR gap| + |TNR gap| between the groups (0 = equal, at most 2)",
+        ("TPR", "TNR"),
+    ),
+    "equal_opportunity": (
+        lambda: _GroupRateGap("equal_opportunity", [_TPR]),
+        "equal opportunity",
+        "|TPR gap| between the groups (0 = equal, at most 1)",
+        ("TPR",),
+    ),
+    "equalized_odds": (
+        lambda: _GroupRateGap("equalized_odds", [_TPR, _FPR]),
+        "equalized odds",
+        "|TPR gap| + |FPR gap| between the groups (0 = equal, at most 2)",
+        ("TPR", "TNR"),
+    ),
+    "demographic_parity": (
+        lambda: _GroupRateGap("demographic_parity", [_SELECTION]),
+        "demographic parity",
+        "|selection-rate gap| between the groups (0 = equal, at most 1)",
+        ("selection rate",),
+    ),
+}
 
-
-OBJECTIVE_NAMES = (
-    "log_loss",
-    "zero_one_loss",
-    "equal_accuracy",
-    "equal_opportunity",
-    "equalized_odds",
-    "demographic_parity",
-)
+#: Names of the built-in objectives.
+OBJECTIVE_NAMES = tuple(_REGISTRY)
+#: The fairness objectives: name -> (label, description, rates shown).
+FAIRNESS_OBJECTIVES = {
+    name: entry[1:]
+    for name, entry in _REGISTRY.items()
+    if name not in ("log_loss", "zero_one_loss")
+}
 
 
 def _fairlearn_surrogates():
@@ -324,67 +253,18 @@ def _fairlearn_surrogates():
     }
 
 
-def make_evaluation_function(
-    value, gradient=None, *, name=None, requires_sensitive_features=False, requires_binary=False
-):
-    """Build an :class:`EvaluationFunction` from a value callable and an optional gradient.
-
-    Parameters
-    ----------
-    value : callable
-        ``value(y_true, proba)`` -> float, or ``value(y_true, proba, sensitive_features=codes)``
-        when ``requires_sensitive_features=True``. ``y_true`` holds class indices, ``proba``
-        the predicted probabilities (see :class:`EvaluationFunction`). Lower is better.
-    gradient : callable, optional
-        Same signature, returns an array shaped like ``proba``: the derivative of (a smooth
-        surrogate of) the value. Without it only refit-based methods (``method="loo"``) apply.
-    name : str, optional
-        Name for results; defaults to ``value.__name__``.
-    requires_sensitive_features, requires_binary : bool, default=False
-        Declare what the function needs so that inputs are checked up front.
-
-    Returns
-    -------
-    EvaluationFunction
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fairlearn_divine import make_evaluation_function
-    >>> def brier(y, p):
-    ...     return np.mean(np.sum((p - np.eye(p.shape[1])[y]) ** 2, axis=1))
-    >>> def brier_grad(y, p):
-    ...     return 2 * (p - np.eye(p.shape[1])[y]) / len(y)
-    >>> f = make_evaluation_function(brier, brier_grad, name="brier")
-    >>> round(f.value(np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])), 3)
-    0.2
-    """
-    if not callable(value):
-        raise TypeError(f"value must be callable, got {type(value).__name__}: {value!r}")
-    if gradient is not None and not callable(gradient):
-        raise TypeError(f"gradient must be callable or None, got {type(gradient).__name__}")
-    return _CallableEvaluationFunction(
-        value,
-        gradient,
-        name or getattr(value, "__name__", "custom"),
-        requires_sensitive_features,
-        requires_binary,
-    )
-
-
 def resolve_objective(objective):
     """Turn a name, an EvaluationFunction or a fairlearn metric into an EvaluationFunction."""
     if isinstance(objective, EvaluationFunction):
         return objective
     if isinstance(objective, str):
-        builtin = _builtin(objective)
-        if builtin is None:
+        if objective not in _REGISTRY:
             raise ValueError(
                 f"Unknown objective {objective!r}. Valid names: {', '.join(OBJECTIVE_NAMES)}; "
                 "or pass an EvaluationFunction, or a fairlearn metric such as "
                 "fairlearn.metrics.equalized_odds_difference."
             )
-        return builtin
+        return _REGISTRY[objective][0]()
     if callable(objective):
         surrogate = _fairlearn_surrogates().get(objective)
         return _FairlearnMetric(objective, surrogate)
@@ -392,47 +272,3 @@ def resolve_objective(objective):
         "objective must be a name, an EvaluationFunction, a fairlearn metric callable or a list "
         f"of those; got {type(objective).__name__}: {objective!r}"
     )
-
-
-def encode_sensitive_features(sensitive_features, n_samples, *, argname="sensitive_features"):
-    """Merge sensitive feature columns into integer group codes, as fairlearn does.
-
-    Returns ``(codes, names)`` where ``codes`` has shape ``(n_samples,)`` and ``names`` lists
-    the group of each code (a tuple for several columns).
-    """
-    if isinstance(sensitive_features, pd.DataFrame):
-        frame = sensitive_features.reset_index(drop=True)
-    elif isinstance(sensitive_features, pd.Series):
-        frame = sensitive_features.reset_index(drop=True).to_frame()
-    else:
-        arr = np.asarray(sensitive_features)
-        if arr.ndim == 0 or arr.ndim > 2:
-            raise ValueError(
-                f"{argname} must be 1-D or 2-D array-like, got an array of shape {arr.shape}."
-            )
-        arr = arr.reshape(len(arr), -1)
-        frame = pd.DataFrame({k: arr[:, k] for k in range(arr.shape[1])})
-    if len(frame) != n_samples:
-        raise ValueError(
-            f"{argname} has {len(frame)} rows but the data it describes has {n_samples}."
-        )
-    if frame.shape[1] == 0:
-        raise ValueError(f"{argname} has no columns.")
-    codes = []
-    uniques = []
-    for col in frame.columns:
-        c, u = pd.factorize(frame[col], sort=True)
-        if (c < 0).any():
-            raise ValueError(f"{argname} contains missing values (column {col!r}).")
-        codes.append(c)
-        uniques.append(u)
-    if len(codes) == 1:
-        return codes[0].astype(np.intp), list(uniques[0])
-    # merge columns: one code per observed combination, in lexicographic order
-    flat = np.ravel_multi_index(tuple(codes), tuple(len(u) for u in uniques))
-    combos, group = np.unique(flat, return_inverse=True)
-    rows = np.unravel_index(combos, tuple(len(u) for u in uniques))
-    names = [
-        tuple(uniques[k][rows[k][j]] for k in range(len(uniques))) for j in range(len(combos))
-    ]
-    return group.astype(np.intp), names

@@ -26,9 +26,12 @@ Each permutation is scanned prefix by prefix; once every objective is within
 of the total range is an absolute rule: truncation relative to :math:`f(D)` alone would never
 trigger when :math:`f(D) \\approx 0`, as fairness gaps often are.
 Prefix refits are warm-started from the previous prefix's solution: for a bare
-``LogisticRegression`` by exact Newton iterations (``fairlearn_divine._refit``), otherwise by
-the estimator's own ``warm_start`` where it has one. With ``antithetic=True`` each sampled
-permutation is paired with its reverse, and the pair's mean marginal is one sample.
+``LogisticRegression`` or a :class:`~fairlearn_divine.DifferentiableModel` by exact Newton
+iterations on the objective, otherwise through the package's refit helper, which warm-starts
+only where that gives the same answer as a cold ``clone(estimator).fit`` (never for ensembles).
+``truncation_tolerance=0`` turns truncation off: every prefix of every permutation is refitted.
+With ``antithetic=True`` each sampled permutation is paired with its reverse, and the
+pair's mean marginal is one sample.
 
 Convergence: per-point standard errors ``scores_stderr`` (the standard deviation of the
 per-sample marginals over the square root of the number of samples); sampling stops when
@@ -43,56 +46,48 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import numbers
 import os
 import time
 import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._refit import NewtonRefitter, use_newton_refits
+from .._core.parallel import chunk_items, progress_bar, resolve_n_jobs
+from .._core.refit import EstimatorRefitter, predict_proba_aligned
+from .._core.validation import encode_labels, n_rows
+from .._models import NewtonRefitter, is_differentiable_model, make_view, use_newton_refits
+from ._refits import check_refit_estimator, no_options, warn_if_random_refits
 
 _ROUND = 8  # samples per round: convergence is checked between rounds (independent of n_jobs)
 
 
 class _EstimatorPrefix:
-    """Fits the estimator on prefixes with scikit-learn (warm-started where supported)."""
+    """Fits the estimator on prefixes (warm-started from the previous prefix where exact)."""
 
     def __init__(self, estimator, X, y, sample_weight, ctx):
-        from ._importance import _fit, _predict_proba, _take
-
-        self.estimator = estimator
-        self.X, self.y, self.sample_weight, self.ctx = X, y, sample_weight, ctx
-        self._fit, self._proba, self._take = _fit, _predict_proba, _take
-        self.warm = "warm_start" in estimator.get_params()
+        self.refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight)
+        self.ctx = ctx
         self.reset()
 
     def reset(self):
         self.model = None
-        self.model_classes = None
 
     def values(self, rows, classes_present):
-        if self.model is not None and self.warm and self.model_classes == classes_present:
-            model = self.model
-        else:
-            model = clone(self.estimator)
-            if self.warm:
-                model.set_params(warm_start=True)
-        sw = None if self.sample_weight is None else self.sample_weight[rows]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             try:
-                self._fit(model, self._take(self.X, rows), self.y[rows], sw)
+                model = self.refitter.fit(rows, warm_from=self.model)
             except ValueError as err:  # e.g. KNeighbors with more neighbours than points
                 self.model = None
                 raise _PrefixTooSmall(str(err)) from err
-        self.model, self.model_classes = model, classes_present
+        self.model = model
         try:
-            proba = self._proba(model, self.ctx.X, self.ctx.classes)
+            proba = predict_proba_aligned(model, self.ctx.X, self.ctx.classes)
         except ValueError as err:  # e.g. KNeighbors: more neighbours than fitted points
             self.model = None
             raise _PrefixTooSmall(str(err)) from err
@@ -102,9 +97,9 @@ class _EstimatorPrefix:
 class _NewtonPrefix:
     """Exact LogisticRegression refits on prefixes by warm-started Newton iterations."""
 
-    def __init__(self, refitter, Xt_eval, ctx, fallback):
+    def __init__(self, refitter, Z_eval, ctx, fallback):
         self.refitter = refitter
-        self.Xt_eval = Xt_eval
+        self.Z_eval = Z_eval
         self.ctx = ctx
         self.fallback = fallback
         self.n_classes = len(ctx.classes)
@@ -121,7 +116,20 @@ class _NewtonPrefix:
             return self.fallback.values(rows, classes_present)
         start = self.zero if self.theta is None else self.theta
         self.theta = self.refitter.solve(rows, start)
-        return self.ctx.values(self.refitter.proba(self.Xt_eval, self.theta))
+        return self.ctx.values(self.refitter.proba(self.Z_eval, self.theta))
+
+
+class _ConstantPrefix:
+    """A view's prefix that lacks a class: the constant predictor (see the conventions)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def reset(self):
+        pass
+
+    def values(self, rows, classes_present):
+        raise _PrefixTooSmall("a prefix without every class")
 
 
 class _PrefixTooSmall(Exception):
@@ -161,7 +169,7 @@ def _one_permutation(perm, prefix, y_idx, w, ctx, f_empty, f_full, tol_abs):
         n_evaluated += 1
         marg[i] = f_prev - values
         f_prev = values
-        if np.all(np.abs(values - f_full) <= tol_abs):
+        if tol_abs is not None and np.all(np.abs(values - f_full) <= tol_abs):
             break  # truncation: the remaining marginals are 0
     return marg, n_evaluated
 
@@ -202,7 +210,9 @@ def _signature(estimator, X, y, sample_weight, ctx, seed, antithetic, tol):
         repr(
             (
                 type(estimator).__name__,
-                sorted((k, repr(v)) for k, v in estimator.get_params(deep=True).items()),
+                sorted((k, repr(v)) for k, v in estimator.get_params(deep=True).items())
+                if hasattr(estimator, "get_params")
+                else np.asarray(estimator.params).tobytes(),
             )
         ).encode()
     )
@@ -214,10 +224,8 @@ def _signature(estimator, X, y, sample_weight, ctx, seed, antithetic, tol):
     return digest.hexdigest()[:24]
 
 
-def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
+def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
     """Truncated Monte Carlo Data Shapley; returns (scores (m, n), base (m,), info)."""
-    from ._importance import _encode_y, _fit, _n_rows, _no_options, _predict_proba
-
     n_permutations = options.pop("n_permutations", None)
     max_time = options.pop("max_time", None)
     truncation_tolerance = options.pop("truncation_tolerance", 0.01)
@@ -226,7 +234,8 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
     antithetic = options.pop("antithetic", True)
     checkpoint = options.pop("checkpoint", None)
     refit_solver = options.pop("refit_solver", "auto")
-    _no_options(options, "data_shapley")
+    no_options(options, "data_shapley")
+    check_refit_estimator(estimator, "data_shapley")
     if n_permutations is None:
         n_permutations = 1000
     for name, value, lo in (
@@ -239,16 +248,21 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
         ("truncation_tolerance", truncation_tolerance),
         ("convergence_tolerance", convergence_tolerance),
     ):
-        if not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
+        if (
+            not isinstance(value, numbers.Real)
+            or isinstance(value, bool)
+            or not np.isfinite(value)
+            or value < 0
+        ):
             raise ValueError(f"{name} must be a non-negative float, got {value!r}.")
     if max_time is not None and not (isinstance(max_time, int | float) and max_time > 0):
         raise ValueError(f"max_time must be a positive number of seconds, got {max_time!r}.")
 
     y = np.asarray(y)
-    n = _n_rows(X)
+    n = n_rows(X)
     m = len(ctx.objectives)
     classes = ctx.classes
-    y_idx = _encode_y(y, classes)
+    y_idx = encode_labels(y, classes)
     rs = runtime["random_state"]
     if rs is None or isinstance(rs, np.random.RandomState):
         seed = int(check_random_state(rs).randint(2**31 - 1))
@@ -256,20 +270,32 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
         seed = int(rs)
 
     # full-data and empty-set values
-    full = clone(estimator)
-    _fit(full, X, y, sample_weight)
-    f_full = ctx.values(_predict_proba(full, ctx.X, classes))
+    use_newton = use_newton_refits(refit_solver, estimator)
     weights = np.ones(n) if sample_weight is None else sample_weight
     f_empty = _constant_values(ctx, np.bincount(y_idx, weights=weights, minlength=len(classes)))
-    tol_abs = truncation_tolerance * np.maximum(
-        np.abs(f_full), np.maximum(0.01 * np.abs(f_empty - f_full), 1e-12)
-    )
-
-    fallback = _EstimatorPrefix(estimator, X, y, sample_weight, ctx)
-    use_newton = use_newton_refits(refit_solver, estimator)
     if use_newton:
-        refitter = NewtonRefitter.from_estimator(full, X, y, sample_weight=sample_weight)
-        prefix = _NewtonPrefix(refitter, refitter.view.transform(ctx.X), ctx, fallback)
+        view = make_view(estimator, X, y, sample_weight=sample_weight)
+        refitter = NewtonRefitter(view)
+        theta_full = refitter.solve(np.arange(n), view.params)
+        Z_eval = view.X_ if ctx.X is X else view.transform(ctx.X)
+        f_full = ctx.values(refitter.proba(Z_eval, theta_full))
+    else:
+        warn_if_random_refits(estimator, "data_shapley")
+        full = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight).fit()
+        f_full = ctx.values(predict_proba_aligned(full, ctx.X, classes))
+    # truncation_tolerance=0: no truncation (every prefix of every permutation is refitted)
+    tol_abs = None
+    if truncation_tolerance > 0:
+        tol_abs = truncation_tolerance * np.maximum(
+            np.abs(f_full), np.maximum(0.01 * np.abs(f_empty - f_full), 1e-12)
+        )
+
+    if is_differentiable_model(estimator):
+        fallback = _ConstantPrefix(ctx)
+    else:
+        fallback = _EstimatorPrefix(estimator, X, y, sample_weight, ctx)
+    if use_newton:
+        prefix = _NewtonPrefix(refitter, Z_eval, ctx, fallback)
     else:
         prefix = fallback
 
@@ -294,49 +320,45 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
         total, total_sq = state["total"], state["total_sq"]
         done, n_evaluated = int(state["done"]), int(state["n_evaluated"])
 
-    from ._importance import _progress_bar
-
-    bar = _progress_bar(runtime["progress"], max_samples * per_sample, "data shapley permutations")
+    bar = progress_bar(runtime["progress"], max_samples * per_sample, "data shapley permutations")
     bar.update(done * per_sample)
     start = time.perf_counter()
     converged = False
-    n_jobs = runtime["n_jobs"]
-    parallel = Parallel(n_jobs=n_jobs) if n_jobs not in (None, 1) else None
+    n_workers = resolve_n_jobs(runtime["n_jobs"])
+    # a batch is computed in parallel, then taken in rounds of _ROUND samples in sample order,
+    # convergence checked after each round: the result does not depend on n_jobs
+    batch = _ROUND * max(1, -(-n_workers // _ROUND))
+    parallel = Parallel(n_jobs=n_workers) if n_workers > 1 else None
     args = (seed, n, antithetic, prefix, y_idx, weights, ctx, f_empty, f_full, tol_abs)
-    while done < max_samples:
-        ts = np.arange(done, min(done + _ROUND, max_samples))
+    while done < max_samples and not converged:
+        ts = np.arange(done, min(done + batch, max_samples))
         if parallel is None:
             results = _samples(ts, *args, False)
         else:
-            chunks = [c for c in np.array_split(ts, min(len(ts), abs(n_jobs))) if len(c)]
+            chunks = chunk_items(ts, n_workers, per_worker=1)
             results = [
                 r
                 for part in parallel(delayed(_samples)(c, *args, True) for c in chunks)
                 for r in part
             ]
-        for marg, k in results:  # in sample order: identical for any n_jobs
-            total += marg
-            total_sq += marg**2
-            n_evaluated += k
-        done += len(ts)
-        bar.update(len(ts) * per_sample)
-        if checkpoint is not None:
-            tmp = f"{checkpoint}.tmp.npz"
-            np.savez(
-                tmp,
-                signature=signature,
-                total=total,
-                total_sq=total_sq,
-                done=done,
-                n_evaluated=n_evaluated,
-            )
-            os.replace(tmp, checkpoint)
-        mean, stderr = _moments(total, total_sq, done)
-        if done >= min_samples and np.all(
-            stderr.max(axis=0) <= convergence_tolerance * np.abs(mean).max(axis=0)
-        ):
-            converged = True
-            break
+        for start_round in range(0, len(results), _ROUND):
+            for marg, k in results[start_round : start_round + _ROUND]:  # in sample order
+                total += marg
+                total_sq += marg**2
+                n_evaluated += k
+            n_round = len(results[start_round : start_round + _ROUND])
+            done += n_round
+            bar.update(n_round * per_sample)
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, signature, total, total_sq, done, n_evaluated)
+            mean, stderr = _moments(total, total_sq, done)
+            if done >= min_samples and np.all(
+                stderr.max(axis=0) <= convergence_tolerance * np.abs(mean).max(axis=0)
+            ):
+                converged = True
+                break
+            if max_time is not None and time.perf_counter() - start >= max_time:
+                break
         if max_time is not None and time.perf_counter() - start >= max_time:
             break
     bar.close()
@@ -349,6 +371,19 @@ def data_shapley(estimator, X, y, sample_weight, ctx, options, runtime):
         "refit_solver": "newton" if use_newton else "estimator",
     }
     return mean.T, f_full, info
+
+
+def _save_checkpoint(path, signature, total, total_sq, done, n_evaluated):
+    tmp = f"{path}.tmp.npz"
+    np.savez(
+        tmp,
+        signature=signature,
+        total=total,
+        total_sq=total_sq,
+        done=done,
+        n_evaluated=n_evaluated,
+    )
+    os.replace(tmp, path)
 
 
 def _moments(total, total_sq, count):

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 
-from ._warnings import ApproximationWarning
+from .._warnings import ApproximationWarning
 
 #: Condition number above which influence estimates are flagged as unreliable.
 ILL_CONDITIONED = 1e10
@@ -98,3 +98,33 @@ class HessianSolver:
         """Return ``L^{-1} B`` where ``H = L L^T``, so ``(L^{-1}a)^T (L^{-1}b) = a^T H^{-1} b``."""
         L = self._factor[0]
         return scipy.linalg.solve_triangular(L, B, lower=True, check_finite=False)
+
+
+def cholesky_with_null_space(H, null_space=None, *, warn_stacklevel=3):
+    """Cholesky factor (``scipy.linalg.cho_factor``) of ``H + s N N^T``.
+
+    ``N`` holds exact null directions of the objective (orthonormal columns, e.g. the softmax
+    intercept direction), ``s`` the mean absolute diagonal of ``H``. If ``H`` is not positive
+    definite on the rest, ``1e-8 s I`` is added with an :class:`ApproximationWarning`.
+    """
+    Hn = np.array(H, dtype=float, copy=True)
+    scale = float(np.mean(np.abs(np.diag(Hn)))) or 1.0
+    if null_space is not None:
+        Hn += scale * (null_space @ null_space.T)
+    try:
+        return scipy.linalg.cho_factor(Hn, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        damping = 1e-8 * scale
+        warnings.warn(
+            f"The Hessian of the training objective is not positive definite; adding damping "
+            f"{damping:.3g} * I.",
+            ApproximationWarning,
+            stacklevel=warn_stacklevel,
+        )
+        Hn[np.diag_indices_from(Hn)] += damping
+        return scipy.linalg.cho_factor(Hn, lower=True, check_finite=False)
+
+
+def solve_cholesky(factor, B):
+    """``H^{-1} B`` from a ``cho_factor`` result."""
+    return scipy.linalg.cho_solve(factor, B, check_finite=False)

@@ -1,0 +1,461 @@
+"""Minimal forcing subsets (MFS, Han & Ghosh): training points whose removal flips a prediction.
+
+For a fitted classifier with differentiable view (training objective
+:math:`L_S(\\theta) = \\sum_{i \\notin S} c_i l_i(\\theta) + \\Omega(\\theta)` on the training set
+without S) and a test point :math:`x^*` predicted as :math:`c_0` (runner-up class :math:`c_1`),
+each step of the algorithm
+
+1. solves the constrained problem on the second-order model of :math:`L_S` at the current
+   parameters :math:`\\theta` (gradient :math:`g`, Hessian :math:`H`):
+
+   .. math:: \\theta_c = \\theta + \\arg\\min_\\Delta\\; g^T\\Delta + \\tfrac12 \\Delta^T H \\Delta
+             \\quad\\text{s.t.}\\quad r(\\theta) + a^T \\Delta \\ge \\epsilon ,
+
+   where :math:`r(\\theta) = \\log p(c_1 \\mid x^*) - \\log p(c_0 \\mid x^*)` and
+   :math:`a = \\nabla r` (for logistic and softmax regression :math:`r` is linear in
+   :math:`\\theta`: :math:`r = z_{c_1} - z_{c_0}`, so the constraint is exact). With one linear
+   constraint the KKT conditions give the closed form (the default fast path)
+
+   .. math:: \\Delta = -H^{-1} g + \\lambda H^{-1} a, \\qquad
+             \\lambda = \\max\\Bigl(0,\\; \\frac{\\epsilon - r(\\theta) + a^T H^{-1} g}
+             {a^T H^{-1} a}\\Bigr);
+
+   ``solver="CLARABEL"`` (or another cvxpy solver) solves the same problem as a DPP
+   problem compiled once (``g^T D + 0.5 * sum_squares(L^T D)`` with ``H = L L^T``), its
+   parameters updated between steps;
+2. selects :math:`i^* = \\arg\\max_{i \\notin S} \\max(c_i (l_i(\\theta_c) - l_i(\\theta)), 0)`:
+   the point whose loss the flip hurts most (not :math:`|\\Delta l|`, and the constraint is built
+   from the *prediction*, not the true label);
+3. removes it and updates :math:`\\theta` by one Newton step on :math:`L_{S \\cup \\{i^*\\}}`,
+   :math:`\\theta \\leftarrow \\theta - H_{S\\cup i^*}^{-1} \\nabla L_{S\\cup i^*}(\\theta)`, which
+   is :math:`\\theta + H^{-1} c_{i^*} \\nabla l_{i^*}(\\theta)` at an optimum (MFS eq. 5;
+   ``update="newton"``; the Hessian is downdated by the removed point's curvature), or by an
+   exact refit (``update="retrain"``);
+4. stops when the constraint costs nothing on the model,
+   :math:`f(\\theta_c) - f(\\theta - H^{-1} g) \\le \\delta` (the "loss gap"), or at ``max_size``.
+
+With ``verify=True`` the estimator is then refitted without S (by the package's refit helper,
+``clone(estimator).fit`` on the kept rows; by exact Newton refits of the objective for a bare
+``LogisticRegression`` or a :class:`~fairlearn_divine.DifferentiableModel`). If the prediction
+has not flipped the loop continues from the refit; once it flips, S is made prefix-minimal: while
+refitting without ``S[:-1]`` also flips, the last point is dropped. Every ``flipped=True`` is a
+fact checked by a real refit.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .._core.parallel import parallel_map, progress_bar
+from .._core.refit import EstimatorRefitter, predict_proba_aligned
+from .._core.results import Result
+from .._core.validation import (
+    as_row,
+    check_positive_int,
+    check_sample_weight,
+    check_X,
+    check_y,
+    n_rows,
+)
+from .._models import (
+    NewtonRefitter,
+    is_differentiable_model,
+    make_view,
+    newton_refit_supported,
+)
+from ._state import RemainingObjective
+from ._step import CvxpyStep, closed_form_step
+
+__all__ = ["ForcingSubset", "minimal_forcing_subset", "minimal_forcing_subsets"]
+
+UPDATES = ("newton", "retrain")
+#: Absolute tolerance on the loss gap (cvxpy solvers return +-1e-18 for an inactive constraint).
+_GAP_TOL = 1e-10
+
+# how the approximate phase ended
+_GAP_CLOSED = "gap_closed"  # the constraint costs nothing on the quadratic model
+_STALLED = "stalled"  # no remaining point's loss increases under the constraint
+_INFEASIBLE = "infeasible"  # the log-odds at x do not depend on the parameters
+_MAX_SIZE = "max_size"
+
+_MESSAGES = {
+    "flipped": "Refitting without the subset flips the prediction.",
+    "no_progress": (
+        "Refitting does not flip the prediction and the model offers no further point whose "
+        "removal helps the flip."
+    ),
+    "already": "The prediction at x already has the target class under the constraint.",
+    _INFEASIBLE: (
+        "The flip constraint is infeasible: the log-odds of the two classes at x do not depend "
+        "on the parameters (e.g. x is zero and there is no intercept)."
+    ),
+    "unverified_flip": "Not verified by a refit; the approximate model predicts a flip.",
+    "unverified_stalled": "No remaining point's loss increases under the flip constraint.",
+}
+
+
+class ForcingSubset(Result):
+    """Result of :func:`minimal_forcing_subset` (a dict with attribute access).
+
+    Keys: ``indices`` (pick order), ``flipped`` (checked by a refit when ``verified``),
+    ``verified``, ``size``, ``predicted_class`` (:math:`c_0`), ``target_class`` (:math:`c_1`),
+    ``trace`` (per step: ``p_c0``, ``p_c1`` at the current parameters, ``loss_gap``, ``index``),
+    ``n_refits``, ``message``, ``positive_support`` / ``negative_support`` (points of S whose
+    label is / is not the predicted class), ``final_proba`` (probabilities at x* after the last
+    refit or update).
+    """
+
+    def __repr__(self):
+        return (
+            f"ForcingSubset(size={self.size}, flipped={self.flipped}, "
+            f"indices={np.asarray(self.indices).tolist()}, message={self.message!r})"
+        )
+
+
+class _Verifier:
+    """Refits without the removed rows and the prediction at x after them.
+
+    A bare ``LogisticRegression`` or a DifferentiableModel is refitted by exact Newton
+    iterations on its objective (warm-started from the last refit); any other estimator by the
+    package's refit helper (``clone(estimator).fit`` on the kept rows).
+    """
+
+    def __init__(self, estimator, X, y, sample_weight, view, x_row):
+        self.estimator, self.X, self.y, self.sample_weight = estimator, X, y, sample_weight
+        self.x_row = x_row
+        self.classes = view.classes_
+        self.n_refits = 0
+        self.newton = newton_refit_supported(estimator)
+        if self.newton:
+            self.refitter = NewtonRefitter(view, tol=1e-10)
+            self.zx = view.transform(x_row)
+            self.theta = view.params
+        else:
+            self.refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight)
+            self.model = None
+
+    def refit(self, keep):
+        """Refit without the removed rows; returns (probabilities at x, a restart state)."""
+        self.n_refits += 1
+        if self.newton:
+            theta = self.refitter.solve(np.flatnonzero(keep), self.theta)
+            self.theta = theta
+            view = self.refitter.view
+            proba = view.predict_proba_features(self.zx, theta)[0]
+            return proba, (view, self.zx, theta)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = self.refitter.fit(keep, warm_from=self.model)
+        self.model = model
+        proba = predict_proba_aligned(model, self.x_row, self.classes)[0]
+
+        def restart(model=model):
+            view = make_view(model, self.X, self.y, sample_weight=self.sample_weight)
+            return view, view.transform(self.x_row), None  # a refitted pipeline maps x anew
+
+        return proba, restart
+
+    @staticmethod
+    def state(restart):
+        return restart() if callable(restart) else restart
+
+
+class _Search:
+    """The state of one search: phases below share it instead of passing messages."""
+
+    def __init__(self, view, zx, c0, c1, n, step_fn, epsilon, delta, max_size, bar):
+        self.view, self.zx = view, zx
+        self.c0, self.c1 = c0, c1
+        self.step_fn, self.epsilon, self.delta, self.max_size = step_fn, epsilon, delta, max_size
+        self.keep = np.ones(n, dtype=bool)
+        self.objective = RemainingObjective(view, self.keep)
+        self.selected = []
+        self.trace = []
+        self.bar = bar
+
+    def restart(self, view, zx, theta):
+        self.view, self.zx = view, zx
+        self.objective = RemainingObjective(view, self.keep, theta)
+
+    def approximate(self, update, verifier):
+        """Pick points on the quadratic model until the constraint costs nothing (phase 1).
+
+        Returns how it ended: ``_GAP_CLOSED``, ``_STALLED``, ``_INFEASIBLE`` or ``_MAX_SIZE``.
+        """
+        while len(self.selected) < self.max_size:
+            obj = self.objective
+            theta = obj.theta
+            a, r = self.view.log_odds_gradient(self.zx, self.c0, self.c1, theta)
+            g = obj.objective_gradient(theta)
+            D, D_unc = self.step_fn(g, obj.chol, a, r, self.epsilon)
+            if D is None or not np.any(a):
+                return _INFEASIBLE
+            p_now = self.view.predict_proba_features(self.zx, theta)[0]
+            gap = _model_value(g, obj.H, D) - _model_value(g, obj.H, D_unc)
+            self.trace.append(
+                {
+                    "p_c0": float(p_now[self.c0]),
+                    "p_c1": float(p_now[self.c1]),
+                    "loss_gap": float(gap),
+                    "index": None,
+                }
+            )
+            if gap <= self.delta + _GAP_TOL:  # an inactive constraint costs 0 (solver noise)
+                return _GAP_CLOSED
+            # losses under the constraint vs at the model's unconstrained optimum
+            gain = obj.c * (obj.losses(theta + D) - obj.losses(theta + D_unc))
+            gain[~obj.keep] = -np.inf
+            i = int(np.argmax(gain))
+            if not np.isfinite(gain[i]) or gain[i] <= 0:
+                return _STALLED
+            self.trace[-1]["index"] = i
+            self.selected.append(i)
+            self.keep[i] = False
+            self.bar.update(1)
+            if update == "newton":
+                obj.remove(i)
+            else:
+                _, restart = verifier.refit(self.keep)
+                self.restart(*verifier.state(restart))
+        return _MAX_SIZE
+
+    def trim(self, verifier, proba):
+        """Make S prefix-minimal: drop the last point while the shorter prefix flips too."""
+        while len(self.selected) > 1:
+            shorter = np.ones(len(self.keep), dtype=bool)
+            shorter[self.selected[:-1]] = False
+            candidate, _ = verifier.refit(shorter)
+            if int(np.argmax(candidate)) == self.c0:
+                break
+            self.selected.pop()
+            self.keep = shorter
+            proba = candidate
+        return proba
+
+    def model_proba(self):
+        return self.view.predict_proba_features(self.zx, self.objective.theta)[0]
+
+
+def _check_options(update, epsilon, delta):
+    if update not in UPDATES:
+        raise ValueError(f"update must be one of {UPDATES}, got {update!r}.")
+    for name, value in (("epsilon", epsilon), ("delta", delta)):
+        if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a non-negative float, got {value!r}.")
+
+
+def _inputs(estimator, X, y, x, sample_weight):
+    """Validated training data, the view, x as a row and in the view's feature space."""
+    if is_differentiable_model(estimator):
+        view = estimator
+        n = len(view.y_)
+        if X is None:
+            X = view.X_
+        if y is None:
+            y = view.classes_[view.y_]
+        x_row = x if np.ndim(x) == 2 or hasattr(x, "iloc") else np.asarray(x)[None, :]
+        if not newton_refit_supported(view):
+            raise TypeError(
+                f"minimal_forcing_subset on {type(view).__name__} needs objective_value() (its "
+                "verification is an exact Newton refit of the model's objective)."
+            )
+        return X, np.asarray(y), n, sample_weight, view, x_row
+    X = check_X(X, "X")
+    y = check_y(y, "y")
+    n = n_rows(X)
+    if n != len(y):
+        raise ValueError(f"X has {n} rows but y has {len(y)} entries.")
+    sample_weight = check_sample_weight(sample_weight, n)
+    view = make_view(estimator, X, y, sample_weight=sample_weight)
+    return X, y, n, sample_weight, view, as_row(x, X)
+
+
+def minimal_forcing_subset(
+    estimator,
+    X,
+    y,
+    x,
+    *,
+    update="newton",
+    epsilon=1e-3,
+    delta=0.0,
+    max_size=None,
+    solver=None,
+    verify=True,
+    sample_weight=None,
+    progress=None,
+):
+    """Find a small ordered set of training points whose removal flips the prediction at ``x``.
+
+    See the module docstring for the algorithm (MFS, Han & Ghosh, Algorithm 1 with eq. 5).
+
+    Parameters
+    ----------
+    estimator : fitted classifier with a differentiable view, or a DifferentiableModel
+        ``LogisticRegression`` (binary or multinomial), ``LogisticRegressionCV``,
+        ``SGDClassifier(loss="log_loss")``, ``MLPClassifier`` (last layer), or a ``Pipeline``
+        ending in one of these, fitted on ``(X, y)``; or a
+        :class:`~fairlearn_divine.DifferentiableModel` that implements ``objective_value``
+        (verification is then an exact Newton refit of its objective).
+    X, y : training data the estimator was fitted on.
+        For a DifferentiableModel they may be ``None`` (its ``X_`` and labels are used).
+    x : array-like of shape (n_features,) or (1, n_features)
+        The test point (raw input, as the estimator takes it).
+    update : {"newton", "retrain"}, default="newton"
+        How parameters follow the removal of a point: one Newton step, or an exact refit.
+    epsilon : float, default=1e-3
+        Margin of the flip constraint :math:`\\log p(c_1|x) - \\log p(c_0|x) \\ge \\epsilon`.
+    delta : float, default=0.0
+        Stop when the constraint's cost on the quadratic model is at most ``delta``.
+    max_size : int, optional
+        Largest subset tried (default: ``n_train - 1``).
+    solver : None or str
+        ``None``: the closed-form KKT step. A cvxpy solver name (``"CLARABEL"``, ``"OSQP"``,
+        ...): the DPP QP solved by cvxpy with tight tolerances.
+    verify : bool, default=True
+        Refit without S to check the flip (and continue from the refit if it did not flip), and
+        make S prefix-minimal.
+    sample_weight : array-like of shape (n_train,), optional
+        Weights the estimator was fitted with.
+    progress : bool or None
+        Progress bar over steps (``None``: only on a terminal).
+
+    Returns
+    -------
+    ForcingSubset
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlearn_divine import minimal_forcing_subset
+    >>> X, y = make_moons(100, noise=0.1, random_state=0)
+    >>> model = LogisticRegression().fit(X, y)
+    >>> result = minimal_forcing_subset(model, X, y, X[0])
+    >>> result.flipped
+    True
+    """
+    _check_options(update, epsilon, delta)
+    X, y, n, sample_weight, view, x_row = _inputs(estimator, X, y, x, sample_weight)
+    if max_size is None:
+        max_size = n - 1
+    max_size = check_positive_int(max_size, "max_size")
+    zx = view.transform(x_row)
+    classes = view.classes_
+    proba = view.predict_proba_features(zx)[0]
+    order = np.argsort(-proba, kind="stable")
+    c0, c1 = int(order[0]), int(order[1])
+    step_fn = closed_form_step if solver is None else CvxpyStep(view.n_params, solver)
+    bar = progress_bar(progress, max_size, "forcing subsets", auto_min=0)
+    search = _Search(view, zx, c0, c1, n, step_fn, epsilon, delta, max_size, bar)
+    verifier = _Verifier(estimator, X, y, sample_weight, view, x_row)
+    flipped = verified = False
+    reason = None
+    last_proba = proba
+    n_before = -1
+    try:
+        while True:
+            outcome = search.approximate(update, verifier)
+            if outcome == _INFEASIBLE:
+                reason = _INFEASIBLE
+                break
+            if not verify:
+                break
+            if len(search.selected) == n_before:
+                reason = "no_progress"
+                break
+            n_before = len(search.selected)
+            if not search.selected:
+                reason = "already"
+                break
+            # verification by refit (phase 2)
+            last_proba, restart = verifier.refit(search.keep)
+            if int(np.argmax(last_proba)) != c0:
+                flipped = verified = True
+                last_proba = search.trim(verifier, last_proba)  # phase 3
+                reason = "flipped"
+                break
+            if len(search.selected) >= max_size:
+                reason = _MAX_SIZE
+                break
+            search.restart(*verifier.state(restart))  # continue from the refit
+    finally:
+        bar.close()
+    if not verify:
+        last_proba = search.model_proba()
+        if reason is None and outcome == _STALLED:
+            reason = "unverified_stalled"
+        elif reason is None:
+            flipped = int(np.argmax(last_proba)) != c0
+            reason = "unverified_flip" if flipped else "unverified_no_flip"
+    message = _MESSAGES.get(reason) or (
+        f"The approximate model does not predict a flip within max_size={max_size}."
+        if reason == "unverified_no_flip"
+        else f"The prediction did not flip within max_size={max_size} points."
+    )
+    idx = np.array(search.selected, dtype=np.intp)
+    y_idx = view.y_
+    return ForcingSubset(
+        indices=idx,
+        flipped=bool(flipped),
+        verified=bool(verified),
+        size=len(idx),
+        predicted_class=classes[c0],
+        target_class=classes[c1],
+        trace=search.trace,
+        n_refits=verifier.n_refits,
+        message=message,
+        positive_support=idx[y_idx[idx] == c0] if len(idx) else idx,
+        negative_support=idx[y_idx[idx] != c0] if len(idx) else idx,
+        final_proba=np.asarray(last_proba, dtype=float),
+        update=update,
+    )
+
+
+def _model_value(g, H, D):
+    return float(g @ D + 0.5 * D @ H @ D)
+
+
+def minimal_forcing_subsets(estimator, X, y, X_points, *, n_jobs=None, progress=None, **options):
+    """:func:`minimal_forcing_subset` for every row of ``X_points``, in parallel.
+
+    Parameters
+    ----------
+    estimator, X, y : as for :func:`minimal_forcing_subset`
+    X_points : array-like or DataFrame of shape (n_points, n_features)
+        The test points, one subset each.
+    n_jobs : int, optional
+        joblib workers (a ``joblib.parallel_config`` backend such as dask is honoured); the
+        results do not depend on it.
+    progress : bool or None
+        Progress bar over the points.
+    **options
+        Passed to :func:`minimal_forcing_subset`.
+
+    Returns
+    -------
+    list of ForcingSubset
+    """
+    if hasattr(X_points, "iloc"):
+        rows = [X_points.iloc[[j]] for j in range(len(X_points))]
+    else:
+        points = np.asarray(X_points)
+        if points.ndim != 2:
+            raise ValueError(f"X_points must be 2-D, got an array of shape {points.shape}.")
+        rows = list(points)
+    results, _ = parallel_map(
+        lambda idx: [
+            minimal_forcing_subset(estimator, X, y, rows[j], progress=False, **options)
+            for j in idx
+        ],
+        np.arange(len(rows)),
+        n_jobs=n_jobs,
+        progress=progress,
+        desc="forcing subsets",
+        per_worker=1,
+    )
+    return [r for part in results for r in part]

@@ -1,0 +1,16 @@
+"""Training-point importance (the stage after model views and objectives).
+
+Stages import from this package namespace only.
+"""
+
+from ._api import METHODS, ImportanceResult, training_point_importance
+from ._refits import check_refit_estimator, flipped_labels, warn_if_random_refits
+
+__all__ = [
+    "METHODS",
+    "ImportanceResult",
+    "check_refit_estimator",
+    "flipped_labels",
+    "training_point_importance",
+    "warn_if_random_refits",
+]

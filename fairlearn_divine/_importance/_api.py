@@ -1,0 +1,249 @@
+"""Training-point importance: influence, one-step Newton, leave-one-out, counterfactual, Shapley.
+
+Sign convention (used everywhere in fairlearn-divine)::
+
+    scores[i] = f(theta without i) - f(theta)
+
+for an evaluation function ``f`` that is a cost (lower is better). A **positive** score means
+that removing point *i* makes ``f`` worse: the point helps. A **negative** score means the point
+is harmful (for a fairness objective: unfairness-inducing).
+
+Methods
+-------
+Let :math:`L(\\theta) = \\sum_i c_i l_i(\\theta) + \\Omega(\\theta)` be the estimator's training
+objective (see :mod:`fairlearn_divine._models`), :math:`H = \\nabla^2 L(\\hat\\theta)`,
+:math:`g_i = \\nabla l_i(\\hat\\theta)` and :math:`v = H^{-1} \\nabla f(\\hat\\theta)`.
+
+``"influence"``
+    Removing *i* moves the optimum by :math:`\\Delta_i \\approx H^{-1} c_i g_i` (one Newton step
+    from :math:`\\hat\\theta` on the objective without *i*, with the full Hessian), so
+
+    .. math:: I_i = \\nabla f^T \\Delta_i = c_i\\, g_i^T v .
+
+    One factorisation of :math:`H`, one solve per objective, one product with the training
+    gradients.
+``"one_step_newton"``
+    The same Newton step but with the Hessian of the objective *without* point *i*,
+    :math:`\\Delta_i = (H - c_i \\nabla^2 l_i)^{-1} c_i g_i`. With :math:`\\nabla^2 l_i =
+    F_i F_i^T` (rank 1 for a binary GLM, rank ``n_classes`` for softmax) the
+    Woodbury/Sherman-Morrison identity gives, with :math:`Q_i = F_i^T H^{-1} F_i`,
+
+    .. math:: \\Delta_i = H^{-1} c_i g_i + H^{-1} F_i (I - c_i Q_i)^{-1} c_i F_i^T H^{-1}
+              c_i g_i ,
+
+    which for a binary GLM is the leverage correction :math:`\\Delta_i = H^{-1} c_i g_i /
+    (1 - c_i a_i h_i)`, :math:`h_i = \\tilde x_i^T H^{-1} \\tilde x_i`. Cost :math:`O(n p^2)`.
+    ``f`` is linearised (``objective_expansion="linear"``) or evaluated at
+    :math:`\\hat\\theta + \\Delta_i` (``"exact"``, :math:`O(n\\, n_{eval}\\, p)`); the
+    default ``"auto"`` is exact when :math:`n\\, n_{eval}\\, p \\le 2 \\cdot 10^8`. At
+    small *n* most of the gap between influence and exact leave-one-out is the curvature of
+    ``f`` itself, which the exact evaluation captures (measured: Pearson with LOO refits 0.953
+    -> 0.9999 for a 3-class model at n = 300).
+``"loo"``
+    Exact leave-one-out: the estimator is refitted without each point (any classifier). Refits
+    are warm-started from the fitted solution when the estimator has ``warm_start`` and then use
+    ``tol=min(tol, refit_tol)``, because a warm start at the full-data optimum would otherwise
+    stop at once; the reference :math:`f(\\theta)` is a refit on all the data with the same
+    settings, so that solver error cancels.
+``"counterfactual"``
+    DIVINE's counterfactual prediction (appendix B): the change of ``f`` when point *i*'s label
+    is flipped (binary: to the other class; multiclass: to the most probable other class).
+    Closed form for differentiable views,
+    :math:`\\theta_{flip} \\approx \\hat\\theta - H^{-1} c_i (\\nabla l(x_i, y_i') -
+    \\nabla l(x_i, y_i))`; refits with the flipped label for other estimators or with
+    ``exact=True``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._core.results import Result
+from .._core.validation import check_sample_weight, check_X, check_y, fitted_classes, n_rows
+from .._objectives import EvalContext, resolve_objective
+from ._influence import counterfactual, influence, one_step_newton
+from ._refits import refit_scores
+from ._shapley import data_shapley
+
+__all__ = ["METHODS", "ImportanceResult", "training_point_importance"]
+
+
+class ImportanceResult(Result):
+    """Result of :func:`training_point_importance`: a dict with attribute access.
+
+    Keys
+    ----
+    scores : ndarray of shape (n_train,) or (n_objectives, n_train)
+        ``scores[i] = f(theta without i) - f(theta)``: positive = point *i* helps (removing it
+        makes the cost ``f`` worse), negative = point *i* is harmful. One row per objective when
+        a list of objectives was given.
+    baseline : float or ndarray of shape (n_objectives,)
+        ``f`` at the fitted model (the hard metric for fairness objectives).
+    method : str
+    objective : str or list of str
+        Name(s) of the evaluation function(s).
+
+    Notes
+    -----
+    Extra keys depend on the method: ``optimality`` (scaled gradient norm of the training
+    objective at the fitted parameters), ``damping`` and ``condition_number`` for
+    influence-style methods; ``n_refits`` and ``refit_solver`` for refit-based ones;
+    ``scores_stderr``, ``n_permutations``, ``converged`` and ``mean_prefix_evaluations`` for
+    Data Shapley.
+    """
+
+    def __repr__(self):
+        keys = ", ".join(self.keys())
+        return f"ImportanceResult(method={self.get('method')!r}, keys=[{keys}])"
+
+
+def _loo(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
+    return refit_scores(
+        estimator, X, y, sample_weight, ctx, options, runtime, kind="remove", method="loo"
+    )
+
+
+#: Importance methods by name.
+METHODS = {
+    "influence": influence,
+    "one_step_newton": one_step_newton,
+    "loo": _loo,
+    "counterfactual": counterfactual,
+    "data_shapley": data_shapley,
+}
+
+
+def training_point_importance(
+    estimator,
+    X,
+    y,
+    *,
+    method="influence",
+    objective="log_loss",
+    sensitive_features=None,
+    X_eval=None,
+    y_eval=None,
+    sensitive_features_eval=None,
+    sample_weight=None,
+    n_jobs=None,
+    random_state=None,
+    progress=None,
+    **method_options,
+):
+    """Importance of every training point for an evaluation function f.
+
+    ``scores[i] = f(theta without i) - f(theta)``: **positive** = point *i* helps (removing it
+    makes the cost ``f`` worse), **negative** = point *i* is harmful (e.g. unfairness-inducing
+    for a fairness objective). See the module docstring for the math of each method.
+
+    Parameters
+    ----------
+    estimator : fitted classifier or DifferentiableModel
+        Fitted on ``(X, y)`` (with ``sample_weight`` if given). Influence-style methods need a
+        differentiable view (``LogisticRegression``, ``LogisticRegressionCV``,
+        ``SGDClassifier(loss="log_loss")``, ``MLPClassifier`` last layer, a ``Pipeline`` ending
+        in one of these, or a :class:`DifferentiableModel`); ``method="loo"`` works for any
+        classifier.
+    X : array-like or sparse matrix of shape (n_train, n_features)
+        Training inputs (a DataFrame is passed on to the estimator as it is).
+    y : array-like of shape (n_train,)
+        Training labels.
+    method : {"influence", "one_step_newton", "loo", "counterfactual", "data_shapley"}, \
+default="influence"
+        See the module docstring of :mod:`fairlearn_divine._importance` (and
+        :mod:`fairlearn_divine._shapley` for ``"data_shapley"``).
+    objective : str, EvaluationFunction, fairlearn metric, or list of those, default="log_loss"
+        ``"log_loss"``, ``"zero_one_loss"``, ``"equal_accuracy"``, ``"equal_opportunity"``,
+        ``"equalized_odds"``, ``"demographic_parity"``; see :mod:`fairlearn_divine._objectives`.
+        With a list, ``scores`` has one row per objective and influence-style methods reuse one
+        factorisation.
+    sensitive_features : array-like of shape (n_train,) or (n_train, k), optional
+        Needed by fairness objectives evaluated on the training data.
+    X_eval, y_eval, sensitive_features_eval : optional
+        Data ``f`` is evaluated on (a validation set, or one test point for a local
+        explanation). Default: the training data.
+    sample_weight : array-like of shape (n_train,), optional
+        The weights the estimator was fitted with.
+    n_jobs : int, optional
+        Parallel refits (joblib; a ``joblib.parallel_config`` backend such as dask or ray is
+        honoured).
+    random_state : int, RandomState or None
+        Seeds Data Shapley's permutations (the other methods are deterministic).
+    progress : bool or None
+        Progress bar for refit-based methods (``None``: on a terminal for long runs).
+    **method_options
+        ``optimality_tol`` (influence-style, default 1e-3): warn when the scaled gradient norm
+        of the training objective exceeds it. ``objective_expansion`` (one_step_newton):
+        ``"auto"`` (default), ``"linear"`` or ``"exact"``. ``warm_start`` (default True),
+        ``refit_tol`` (default 1e-8) and ``indices`` (rows to value; others get NaN) for
+        refit-based methods; ``refit_solver`` (``"auto"``: exact Newton refits for a bare
+        ``LogisticRegression``, else the estimator's own ``fit``). ``exact`` (counterfactual):
+        refit with the flipped label instead of the closed form. Data Shapley:
+        ``n_permutations`` (default 1000, the most sampled), ``max_time`` (seconds),
+        ``truncation_tolerance`` (0.01), ``convergence_tolerance`` (0.05), ``min_permutations``
+        (20), ``antithetic`` (True), ``checkpoint`` (a file path to resume from),
+        ``refit_solver``.
+
+    Returns
+    -------
+    ImportanceResult
+        ``scores``, ``baseline``, ``method``, ``objective`` and method details.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlearn_divine import training_point_importance
+    >>> from fairlearn_divine.datasets import make_divine_synthetic
+    >>> data = make_divine_synthetic(random_state=0)
+    >>> model = LogisticRegression().fit(data.X, data.y)
+    >>> result = training_point_importance(
+    ...     model, data.X, data.y, objective="equal_accuracy",
+    ...     sensitive_features=data.sensitive_features)
+    >>> result.scores.shape
+    (2050,)
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}. Valid methods: {', '.join(METHODS)}.")
+    single = not isinstance(objective, list | tuple)
+    objectives = [resolve_objective(o) for o in ([objective] if single else objective)]
+    if not objectives:
+        raise ValueError("objective must not be an empty list.")
+
+    X = check_X(X, "X")
+    y = check_y(y, "y")
+    if n_rows(X) != len(y):
+        raise ValueError(f"X has {n_rows(X)} rows but y has {len(y)} entries.")
+    n = n_rows(X)
+    sample_weight = check_sample_weight(sample_weight, n)
+    classes = fitted_classes(estimator)
+
+    eval_is_train = X_eval is None
+    if eval_is_train:
+        if y_eval is not None or sensitive_features_eval is not None:
+            raise ValueError("y_eval / sensitive_features_eval were given without X_eval.")
+        X_eval, y_eval, sf_eval = X, y, sensitive_features  # encoded once, in _EvalContext
+    else:
+        if y_eval is None:
+            raise ValueError("X_eval was given without y_eval.")
+        X_eval = check_X(X_eval, "X_eval")
+        y_eval = check_y(y_eval, "y_eval")
+        if n_rows(X_eval) != len(y_eval):
+            raise ValueError(
+                f"X_eval has {n_rows(X_eval)} rows but y_eval has {len(y_eval)} entries."
+            )
+        sf_eval = sensitive_features_eval
+    ctx = EvalContext(objectives, classes, X_eval, y_eval, sf_eval)
+
+    runtime = {"n_jobs": n_jobs, "progress": progress, "random_state": random_state}
+    scores, base, info = METHODS[method](
+        estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, dict(method_options), runtime
+    )
+    names = [f.name for f in objectives]
+    result = ImportanceResult(
+        scores=scores[0] if single else scores,
+        baseline=float(base[0]) if single else np.asarray(base, dtype=float),
+        method=method,
+        objective=names[0] if single else names,
+    )
+    result.update(info)
+    return result

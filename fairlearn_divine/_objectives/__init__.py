@@ -1,0 +1,20 @@
+"""Evaluation functions f: the quantity whose change a training point's score measures.
+
+See :mod:`fairlearn_divine._objectives._builtin` for the objectives and their surrogates.
+Stages import from this package namespace only.
+"""
+
+from ._base import EvaluationFunction, clip_proba, make_evaluation_function
+from ._builtin import FAIRNESS_OBJECTIVES, OBJECTIVE_NAMES, resolve_objective
+from ._context import EvalContext, encode_sensitive_features
+
+__all__ = [
+    "FAIRNESS_OBJECTIVES",
+    "OBJECTIVE_NAMES",
+    "EvalContext",
+    "EvaluationFunction",
+    "clip_proba",
+    "encode_sensitive_features",
+    "make_evaluation_function",
+    "resolve_objective",
+]

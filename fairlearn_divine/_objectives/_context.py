@@ -1,0 +1,115 @@
+"""Evaluation data for the objectives: labels encoded, sensitive groups merged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._core.validation import encode_labels
+
+__all__ = ["EvalContext", "encode_sensitive_features"]
+
+
+def encode_sensitive_features(sensitive_features, n_samples, *, argname="sensitive_features"):
+    """Merge sensitive feature columns into integer group codes, as fairlearn does.
+
+    Returns ``(codes, names)`` where ``codes`` has shape ``(n_samples,)`` and ``names`` lists
+    the group of each code (a tuple for several columns).
+    """
+    if isinstance(sensitive_features, pd.DataFrame):
+        frame = sensitive_features.reset_index(drop=True)
+    elif isinstance(sensitive_features, pd.Series):
+        frame = sensitive_features.reset_index(drop=True).to_frame()
+    else:
+        arr = np.asarray(sensitive_features)
+        if arr.ndim == 0 or arr.ndim > 2:
+            raise ValueError(
+                f"{argname} must be 1-D or 2-D array-like, got an array of shape {arr.shape}."
+            )
+        arr = arr.reshape(len(arr), -1)
+        frame = pd.DataFrame({k: arr[:, k] for k in range(arr.shape[1])})
+    if len(frame) != n_samples:
+        raise ValueError(
+            f"{argname} has {len(frame)} rows but the data it describes has {n_samples}."
+        )
+    if frame.shape[1] == 0:
+        raise ValueError(f"{argname} has no columns.")
+    codes = []
+    uniques = []
+    for col in frame.columns:
+        c, u = pd.factorize(frame[col], sort=True)
+        if (c < 0).any():
+            raise ValueError(f"{argname} contains missing values (column {col!r}).")
+        codes.append(c)
+        uniques.append(u)
+    if len(codes) == 1:
+        return codes[0].astype(np.intp), list(uniques[0])
+    # merge columns: one code per observed combination, in lexicographic order
+    flat = np.ravel_multi_index(tuple(codes), tuple(len(u) for u in uniques))
+    combos, group = np.unique(flat, return_inverse=True)
+    rows = np.unravel_index(combos, tuple(len(u) for u in uniques))
+    names = [
+        tuple(uniques[k][rows[k][j]] for k in range(len(uniques))) for j in range(len(combos))
+    ]
+    return group.astype(np.intp), names
+
+
+class EvalContext:
+    """Evaluation data and objectives, with labels encoded and groups merged.
+
+    Parameters
+    ----------
+    objectives : list of EvaluationFunction
+    classes : ndarray
+        The estimator's ``classes_``.
+    X, y, sensitive_features :
+        The evaluation data (``X`` is kept as given; predictions are made on it).
+    """
+
+    def __init__(self, objectives, classes, X, y, sensitive_features):
+        self.objectives = objectives
+        self.classes = classes
+        self.X = X
+        self.y_idx = encode_labels(y, classes, "y_eval")
+        n = len(self.y_idx)
+        self.groups = None
+        if sensitive_features is not None:
+            self.groups, self.group_names = encode_sensitive_features(
+                sensitive_features, n, argname="sensitive_features_eval"
+            )
+        for f in objectives:
+            if getattr(f, "requires_binary", False) and len(classes) != 2:
+                raise ValueError(
+                    f"Objective {f.name!r} needs a binary target, but the estimator has "
+                    f"{len(classes)} classes: {classes.tolist()}."
+                )
+            if getattr(f, "requires_sensitive_features", False):
+                if self.groups is None:
+                    raise ValueError(
+                        f"Objective {f.name!r} needs sensitive_features (and "
+                        "sensitive_features_eval when X_eval is given)."
+                    )
+                n_groups = len(self.group_names)
+                if n_groups < 2:
+                    raise ValueError(
+                        f"Objective {f.name!r} compares sensitive groups, but the evaluation "
+                        f"data has a single group: {self.group_names[0]!r}."
+                    )
+
+    def values(self, proba):
+        """Values of every objective for the probabilities ``proba`` on the evaluation data."""
+        return np.array(
+            [f.value(self.y_idx, proba, sensitive_features=self.groups) for f in self.objectives]
+        )
+
+    def values_and_gradients(self, proba):
+        """Values and gradients (with respect to ``proba``) of every objective."""
+        pairs = [
+            f.value_and_gradient(self.y_idx, proba, sensitive_features=self.groups)
+            for f in self.objectives
+        ]
+        return np.array([v for v, _ in pairs]), [g for _, g in pairs]
+
+    def accuracy(self, proba):
+        """Accuracy of the predicted labels (argmax of ``proba``) on the evaluation data."""
+        return float(np.mean(np.argmax(proba, axis=1) == self.y_idx))

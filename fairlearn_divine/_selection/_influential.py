@@ -1,0 +1,169 @@
+"""Score a fitted model's training points and select DIVINE points in one call."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._core.refit import EstimatorRefitter
+from .._core.validation import n_rows, take
+from .._importance import training_point_importance
+from ._select import DiverseSelection, Problem, select_diverse
+
+__all__ = ["select_diverse_influential"]
+
+
+def select_diverse_influential(
+    estimator,
+    X,
+    y,
+    n_points,
+    *,
+    objective="log_loss",
+    method="influence",
+    harmful=False,
+    recalculate=False,
+    X_diversity=None,
+    sensitive_features=None,
+    X_eval=None,
+    y_eval=None,
+    sensitive_features_eval=None,
+    sample_weight=None,
+    diversity="sum_redundancy",
+    gamma="pairwise_distance",
+    random_state=None,
+    **selection_options,
+):
+    """Score the training points of a fitted model and select DIVINE points in one call.
+
+    Runs :func:`~fairlearn_divine.training_point_importance` and :func:`select_diverse`. With
+    ``recalculate=True`` it follows the DIVINE paper's recalculation mode (appendix D): select
+    the best point, refit the estimator without the points selected so far, re-score the
+    remaining points, and select the next point greedily for
+    :math:`I'(v) + \\gamma (R(S \\cup \\{v\\}) - R(S))` with the fresh scores :math:`I'`.
+    A gamma strategy is resolved once, on the initial scores.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Fitted on ``(X, y)``; refitted (cloned) on subsets when ``recalculate=True``.
+    X, y : training data
+    n_points : int
+    objective, method : see :func:`~fairlearn_divine.training_point_importance`
+    harmful : bool, default=False
+        Select *harmful* points (negative scores) instead of helpful ones (positive scores).
+        Only points on that side are candidates; when fewer exist than ``n_points``, all of
+        them are returned.
+    recalculate : bool, default=False
+    X_diversity : array-like of shape (n, d), optional
+        Numeric inputs the diversity kernel compares (default: ``X``, which must then be
+        numeric).
+    sensitive_features, X_eval, y_eval, sensitive_features_eval, sample_weight :
+        Passed to :func:`~fairlearn_divine.training_point_importance` (subset to the remaining
+        training rows on recalculation).
+    diversity, gamma, random_state, **selection_options :
+        Passed to :func:`select_diverse`.
+
+    Returns
+    -------
+    DiverseSelection
+        With ``scores`` (the initial importance scores, sign convention of
+        ``training_point_importance``) and ``recalculated``.
+    """
+    kwargs = {
+        "method": method,
+        "objective": objective,
+        "X_eval": X_eval,
+        "y_eval": y_eval,
+        "sensitive_features_eval": sensitive_features_eval,
+    }
+    result = training_point_importance(
+        estimator,
+        X,
+        y,
+        sensitive_features=sensitive_features,
+        sample_weight=sample_weight,
+        **kwargs,
+    )
+    sign = -1.0 if harmful else 1.0
+    Z = X if X_diversity is None else X_diversity
+    # only points on the asked-for side are candidates (harmful: negative scores; else
+    # positive), so diversity cannot pull in points of the other kind
+    wanted = sign * np.asarray(result.scores) > 0
+    if not wanted.any():
+        kind = "harmful (negative" if harmful else "helpful (positive"
+        raise ValueError(f"No training point is {kind} score) for objective {objective!r}.")
+    n_points = min(int(n_points), int(wanted.sum()))
+    selection = select_diverse(
+        sign * result.scores,
+        Z,
+        n_points,
+        diversity=diversity,
+        gamma=gamma,
+        random_state=random_state,
+        candidates=wanted,
+        **selection_options,
+    )
+    selection["scores"] = result.scores
+    selection["recalculated"] = False
+    selection["n_candidates"] = int(wanted.sum())
+    if not recalculate:
+        return selection
+
+    y = np.asarray(y)
+    n = n_rows(X)
+    refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight)
+    problem = Problem(
+        sign * result.scores,
+        Z,
+        n_points,
+        diversity,
+        selection_options.get("kernel", "rbf"),
+        selection_options.get("bandwidth", "median"),
+        "greedy",
+        selection_options.get("epsilon", 0.01),
+        selection_options.get("groups"),
+        selection_options.get("min_per_group"),
+        random_state,
+        wanted,
+    )
+    gamma_raw = selection.gamma
+    div = problem.div
+    div.reset()
+    current = sign * result.scores
+    keep = np.ones(n, dtype=bool)
+    sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
+    for _ in range(n_points):
+        cand = np.flatnonzero(problem.quota.allowed(div.selected, keep) & (current > 0))
+        if not cand.size:  # re-scoring left no point on the asked-for side
+            break
+        total = current[cand] + gamma_raw * div.gains(cand) if gamma_raw else current[cand]
+        v = int(cand[int(np.argmax(total))])
+        div.add(v)
+        keep[v] = False
+        if len(div.selected) == n_points:
+            break
+        model = refitter.fit(keep)
+        sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
+        fresh = training_point_importance(
+            model,
+            take(X, keep),
+            y[keep],
+            sensitive_features=None if sf is None else sf[keep],
+            sample_weight=sw,
+            **kwargs,
+        )
+        current = np.full(n, -np.inf)
+        current[keep] = sign * fresh.scores
+    idx = np.array(div.selected, dtype=np.intp)
+    out = problem.describe(idx, gamma_raw)
+    out.pop("relative_diversity")
+    return DiverseSelection(
+        **out,
+        gamma_normalized=selection.gamma_normalized,
+        gamma_strategy=selection.gamma_strategy,
+        diversity_name=problem.diversity_name,
+        bandwidth=problem.bandwidth,
+        strategy="greedy",
+        scores=result.scores,
+        recalculated=True,
+    )
