@@ -19,7 +19,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fairlearn_divine import ForcingSubset, minimal_forcing_subset
-from fairlearn_divine._forcing._step import CvxpyStep as _CvxpyStep, closed_form_step as _closed_form_step
+from fairlearn_divine._forcing._step import CvxpyStep as _CvxpyStep
+from fairlearn_divine._forcing._step import closed_form_step as _closed_form_step
 
 # ---------------------------------------------------------------------------------------------
 # data and models (cached: fitting is cheap but MFS runs are reused across tests)

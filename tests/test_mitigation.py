@@ -98,9 +98,7 @@ _NOT_WEIGHT_EQUIVALENT = {
             LogisticRegression(), objective="log_loss", mode="downweight", fraction=0.1
         ),
     ],
-    expected_failed_checks=lambda est: (
-        _NOT_WEIGHT_EQUIVALENT if est.mode == "downweight" else {}
-    ),
+    expected_failed_checks=lambda est: _NOT_WEIGHT_EQUIVALENT if est.mode == "downweight" else {},
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
