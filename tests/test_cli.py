@@ -318,6 +318,12 @@ def test_bad_arguments(capsys):
     with pytest.raises(SystemExit) as info:
         main(["audit", "--max-fraction", "1.5"])
     assert info.value.code == 2
+    # below the curve's step it is an error (it used to be raised to 0.05 without a word)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["audit", "--max-fraction", "0.01"])
+    assert info.value.code == 2
+    assert "--max-fraction" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
