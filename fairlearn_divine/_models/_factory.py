@@ -33,7 +33,6 @@ Supported estimators and their objectives
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
@@ -138,7 +137,7 @@ def _check_training_X(X, n_features_in, argname="X"):
     return X
 
 
-def _linear_view(est, Xt, y_idx, sample_weight, *, transform, make_refit):
+def _linear_view(est, Xt, y_idx, sample_weight, *, transform):
     classes = est.classes_
     coef = np.atleast_2d(est.coef_)
     fit_intercept = bool(getattr(est, "fit_intercept", True))
@@ -174,7 +173,6 @@ def _linear_view(est, Xt, y_idx, sample_weight, *, transform, make_refit):
         penalty=penalty,
         intercept_penalty=intercept_penalty * penalty,
         transform=transform,
-        refit_fn=make_refit,
         description=type(est).__name__,
     )
 
@@ -249,39 +247,10 @@ def make_view(estimator, X, y, *, sample_weight=None):
         surrogate.intercept_ = final.intercepts_[-1]
         surrogate.n_features_in_ = H.shape[1]
 
-        def refit_mlp(w, surrogate=surrogate, H=H):
-            return _refit_linear(surrogate, H, y_idx, w, feature_map)
+        return _linear_view(surrogate, H, y_idx, sample_weight, transform=feature_map)
 
-        return _linear_view(
-            surrogate, H, y_idx, sample_weight, transform=feature_map, make_refit=refit_mlp
-        )
-
-    def refit(w, final=final, Xt=Xt):
-        return _refit_linear(final, Xt, y_idx, w, transform)
-
-    return _linear_view(final, Xt, y_idx, sample_weight, transform=transform, make_refit=refit)
+    return _linear_view(final, Xt, y_idx, sample_weight, transform=transform)
 
 
 def _check_transformed(Z):
     return check_array(Z, accept_sparse=("csr", "csc"), dtype=np.float64, input_name="X_eval")
-
-
-def _refit_linear(est, Xt, y_idx, sample_weight, transform):
-    """Refit the final linear model on fixed features with new weights (zero = removed).
-
-    The refit is warm-started from ``est`` where the estimator supports it.
-    """
-    w = np.asarray(sample_weight, dtype=float)
-    keep = w > 0
-    new = copy.deepcopy(est)
-    if "warm_start" in new.get_params():
-        new.set_params(warm_start=True)
-    new.fit(Xt[keep], est.classes_[y_idx[keep]], sample_weight=w[keep])
-    return _linear_view(
-        new,
-        Xt,
-        y_idx,
-        w,
-        transform=transform,
-        make_refit=lambda w2: _refit_linear(est, Xt, y_idx, w2, transform),
-    )

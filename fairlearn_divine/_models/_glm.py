@@ -69,7 +69,6 @@ class GLMView(DifferentiableModel):
         penalty,
         intercept_penalty,
         transform=None,
-        refit_fn=None,
         description="",
     ):
         self.coef = np.asarray(coef, dtype=float)
@@ -82,7 +81,6 @@ class GLMView(DifferentiableModel):
         self.penalty = float(penalty)
         self.intercept_penalty = float(intercept_penalty)
         self._transform = transform
-        self._refit_fn = refit_fn
         self.description = description
         self.n_outputs, self.n_features = self.coef.shape
         self.n_cols = self.n_features + int(self.fit_intercept)
@@ -302,8 +300,3 @@ class GLMView(DifferentiableModel):
             u[:, -1] = 1.0 / np.sqrt(self.n_outputs)
             return u.reshape(-1, 1)
         return None
-
-    def refit(self, sample_weight):
-        if self._refit_fn is None:
-            raise NotImplementedError("This view has no refit function.")
-        return self._refit_fn(sample_weight)

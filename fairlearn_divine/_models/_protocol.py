@@ -143,10 +143,6 @@ class DifferentiableModel(ABC):
         a = np.asarray(self.proba_vjp_features(Z, G, params), dtype=float)
         return a, float(np.log(p1) - np.log(p0))
 
-    def refit(self, sample_weight):
-        """Refit on the training data with new sample weights; returns a new view."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement refit().")
-
     @property
     def n_params(self):
         """Number of parameters."""
