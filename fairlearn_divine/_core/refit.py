@@ -12,7 +12,8 @@ step that is a scikit-learn ``LogisticRegression`` with a strictly convex object
 penalty with finite ``C``, a solver with ``warm_start``), whose optimum is unique, so that any
 start reaches it. The refit then runs with ``tol = min(tol, refit_tol)`` (a start at a nearby
 optimum would otherwise stop at once) and is *checked*: if it reports as many iterations as
-``max_iter`` allows, or the subset lost a class, the refit is repeated cold. Ensembles
+``max_iter`` allows, raises (a Pipeline whose one-hot encoding of the kept rows has other
+columns than the start), or the subset lost a class, the refit is repeated cold. Ensembles
 (random forests, boosted trees), stochastic solvers (``SGDClassifier``, ``MLPClassifier``),
 unpenalised or non-smooth models are never warm-started: a warm-started forest with unchanged
 ``n_estimators`` fits nothing new, and a warm-started SGD or MLP continues from another point
@@ -105,12 +106,18 @@ def predict_proba_aligned(estimator, X, classes):
 
 
 def _row_aligned(value, n):
-    return (
-        not isinstance(value, str | bytes)
-        and hasattr(value, "__len__")
-        and hasattr(value, "shape")
-        and len(value) == n
-    )
+    """A fit parameter with one entry per row (array, Series, list), as scikit-learn subsets."""
+    if isinstance(value, str | bytes | dict):
+        return False
+    if isinstance(value, list | tuple):
+        return len(value) == n
+    return hasattr(value, "shape") and len(getattr(value, "shape", ())) > 0 and len(value) == n
+
+
+def _take_param(value, rows):
+    if isinstance(value, list | tuple):
+        return [value[i] for i in rows]
+    return take(value, rows)
 
 
 class EstimatorRefitter:
@@ -174,7 +181,7 @@ class EstimatorRefitter:
     def _params_for(self, rows, sample_weight):
         params = {}
         for key, value in self.fit_params.items():
-            params[key] = take(value, rows) if _row_aligned(value, self.n) else value
+            params[key] = _take_param(value, rows) if _row_aligned(value, self.n) else value
         sw = self.sample_weight if sample_weight is None else sample_weight
         if sw is not None:
             sw = np.asarray(sw, dtype=float)[rows]
@@ -230,11 +237,17 @@ class EstimatorRefitter:
                 start_classes, np.unique(labels[rows])
             ):
                 model = copy.deepcopy(warm_from)
-                unconverged = self._fit(model, rows, labels, sample_weight)
-                n_iter = np.max(np.atleast_1d(getattr(final_step(model), "n_iter_", 0)))
-                max_iter = final_step(model).get_params().get("max_iter", np.inf)
-                if not unconverged and n_iter < max_iter:
-                    return model
+                try:
+                    unconverged = self._fit(model, rows, labels, sample_weight)
+                except ValueError:
+                    # e.g. a one-hot encoding of these rows has other columns than the start:
+                    # the start does not fit, a cold refit does
+                    unconverged = None
+                if unconverged is False:
+                    n_iter = np.max(np.atleast_1d(getattr(final_step(model), "n_iter_", 0)))
+                    max_iter = final_step(model).get_params().get("max_iter", np.inf)
+                    if n_iter < max_iter:
+                        return model
                 self.n_cold_retries += 1
         model = clone(self._template)
         if self._fit(model, rows, labels, sample_weight):
