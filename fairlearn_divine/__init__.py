@@ -8,7 +8,7 @@ from ._forcing import ForcingSubset, minimal_forcing_subset, minimal_forcing_sub
 from ._importance import ImportanceResult, training_point_importance
 from ._mitigation import InfluentialPointRemover, removal_curve
 from ._models import DifferentiableModel
-from ._objectives import EvaluationFunction, make_evaluation_function
+from ._objectives import EvaluationFunction, make_evaluation_function, make_metric_frame_objective
 from ._selection import (
     DiverseSelection,
     select_diverse,
@@ -29,6 +29,7 @@ __all__ = [
     "InfluentialPointRemover",
     "__version__",
     "make_evaluation_function",
+    "make_metric_frame_objective",
     "minimal_forcing_subset",
     "minimal_forcing_subsets",
     "removal_curve",

@@ -238,6 +238,9 @@ default="influence"
     scores, base, info = METHODS[method](
         estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, dict(method_options), runtime
     )
+    # scores keep "positive = the point helps" for values where greater is better
+    signs = np.array([-1.0 if getattr(f, "greater_is_better", False) else 1.0 for f in objectives])
+    scores = np.asarray(scores) * signs[:, None]
     names = [f.name for f in objectives]
     result = ImportanceResult(
         scores=scores[0] if single else scores,

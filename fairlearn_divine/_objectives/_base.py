@@ -29,11 +29,16 @@ class EvaluationFunction:
         Whether ``sensitive_features`` must be given.
     requires_binary : bool
         Whether the target must have exactly two classes.
+    greater_is_better : bool
+        Orientation of the value (default False: a cost). Importance scores keep the package's
+        convention either way -- positive = the point helps: for a value where greater is
+        better (e.g. a fairlearn ratio) ``scores[i] = f(theta) - f(theta without i)``.
     """
 
     name = "custom"
     requires_sensitive_features = False
     requires_binary = False
+    greater_is_better = False
 
     def value(self, y_true, proba, *, sensitive_features=None):
         """Value of the cost (the number reported to users)."""
@@ -68,7 +73,16 @@ def clip_proba(proba):
 
 
 class _CallableEvaluationFunction(EvaluationFunction):
-    def __init__(self, value, gradient, name, requires_sensitive_features, requires_binary):
+    def __init__(
+        self,
+        value,
+        gradient,
+        name,
+        requires_sensitive_features,
+        requires_binary,
+        greater_is_better=False,
+    ):
+        self.greater_is_better = bool(greater_is_better)
         self._value = value
         self._gradient = gradient
         self.name = name
@@ -95,7 +109,13 @@ class _CallableEvaluationFunction(EvaluationFunction):
 
 
 def make_evaluation_function(
-    value, gradient=None, *, name=None, requires_sensitive_features=False, requires_binary=False
+    value,
+    gradient=None,
+    *,
+    name=None,
+    requires_sensitive_features=False,
+    requires_binary=False,
+    greater_is_better=False,
 ):
     """Build an :class:`EvaluationFunction` from a value callable and an optional gradient.
 
@@ -112,6 +132,8 @@ def make_evaluation_function(
         Name for results; defaults to ``value.__name__``.
     requires_sensitive_features, requires_binary : bool, default=False
         Declare what the function needs so that inputs are checked up front.
+    greater_is_better : bool, default=False
+        Whether higher values are better (scores keep "positive = the point helps").
 
     Returns
     -------
@@ -139,4 +161,5 @@ def make_evaluation_function(
         name or getattr(value, "__name__", "custom"),
         requires_sensitive_features,
         requires_binary,
+        greater_is_better,
     )

@@ -22,9 +22,10 @@ negative). The soft group rate is
 
 For a gap :math:`|r_a - r_b|` between the groups with the largest and the smallest *hard* rate
 (ties broken by the soft rate), the surrogate is :math:`\\tilde r_a - \\tilde r_b`, i.e. the
-absolute value is differentiated through the sign of the hard gap. Sums of gaps (equal accuracy,
-equalized odds) sum the surrogates. ``"log_loss"`` is smooth already (mean negative
-log-likelihood); ``"zero_one_loss"`` uses the soft error :math:`1 - \\frac1n\\sum_j p_{j, y_j}`.
+absolute value is differentiated through the sign of the hard gap. Sums of gaps (equal accuracy)
+sum the surrogates; a worst case (equalized odds) takes the surrogate of the active gap.
+``"log_loss"`` is smooth already (mean negative log-likelihood); ``"zero_one_loss"`` uses the
+soft error :math:`1 - \\frac1n\\sum_j p_{j, y_j}`.
 
 Objectives
 ----------
@@ -36,12 +37,20 @@ Objectives
                             (DIVINE's :math:`f_{unf}`)
 ``"equal_opportunity"``     :math:`|\\mathrm{TPR\\ gap}|` (fairlearn's
                             ``equal_opportunity_difference``)
-``"equalized_odds"``        :math:`|\\mathrm{TPR\\ gap}| + |\\mathrm{FPR\\ gap}|` (DIVINE's
-                            Table 4; fairlearn's ``equalized_odds_difference`` is the *max*
-                            of the two gaps and is accepted as an objective too)
+``"equalized_odds"``        :math:`\\max(|\\mathrm{TPR\\ gap}|, |\\mathrm{FPR\\ gap}|)`
+                            (fairlearn's ``equalized_odds_difference``, ``agg="worst_case"``)
 ``"demographic_parity"``    :math:`|\\mathrm{selection\\ rate\\ gap}|` (fairlearn's
                             ``demographic_parity_difference``)
+``"..._ratio"``             fairlearn's ``demographic_parity_ratio``,
+                            ``equal_opportunity_ratio``, ``equalized_odds_ratio`` (higher is
+                            better; scores keep "positive = the point helps")
 ==========================  ==============================================================
+
+fairlearn's metric functions (with ``functools.partial`` for ``method=`` / ``agg=``), its
+``make_derived_metric`` results and :func:`make_metric_frame_objective` recipes are accepted
+as objectives too (:mod:`fairlearn_divine._objectives._fairlearn`); worst cases and
+aggregations are differentiated at their active rate and groups
+(:mod:`fairlearn_divine._objectives._rates`).
 
 Fairness objectives need a binary target; the positive label is ``classes_[1]`` of the
 estimator (the larger label, as fairlearn's default ``pos_label=1`` for 0/1 targets).
@@ -52,6 +61,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import EvaluationFunction, clip_proba
+from ._fairlearn import fairlearn_objective
+from ._rates import RATES, RateObjective
 
 __all__ = ["FAIRNESS_OBJECTIVES", "OBJECTIVE_NAMES", "resolve_objective"]
 
@@ -84,120 +95,25 @@ class _ZeroOneLoss(EvaluationFunction):
         return grad
 
 
-# A rate component: (condition on the true label, event on the predicted label, description).
-# Labels are class indices in a binary problem: 1 = positive, 0 = negative, None = no condition.
-_TPR = (1, 1, "true positive rate")
-_TNR = (0, 0, "true negative rate")
-_FPR = (0, 1, "false positive rate")
-_SELECTION = (None, 1, "selection rate")
-
-
-class _GroupRateGap(EvaluationFunction):
-    """Sum (or max) over rate components of the between-groups difference of that rate."""
-
-    requires_sensitive_features = True
-    requires_binary = True
-
-    def __init__(self, name, components, *, agg="sum"):
-        self.name = name
-        self.components = components
-        self.agg = agg
-
-    def _members(self, y_true, groups, condition, description):
-        """Per group, the evaluation rows that satisfy the rate's condition on y."""
-        n_groups = int(groups.max()) + 1 if len(groups) else 0
-        if n_groups < 2:
-            raise ValueError(
-                f"Objective {self.name!r} compares sensitive groups, but the evaluation data "
-                f"holds {n_groups} group(s); at least two are needed."
-            )
-        cond = np.ones(len(y_true), dtype=bool) if condition is None else y_true == condition
-        counts = np.bincount(groups[cond], minlength=n_groups)
-        empty = np.flatnonzero(counts == 0)
-        if empty.size:
-            what = (
-                "samples"
-                if condition is None
-                else f"samples with y={'pos' if condition else 'neg'}"
-            )
-            raise ValueError(
-                f"Objective {self.name!r}: sensitive group(s) with code(s) {empty.tolist()} have "
-                f"no {what} in the evaluation data, so the {description} is undefined for them."
-            )
-        return cond, counts, n_groups
-
-    def _parts(self, y_true, proba, groups):
-        """Per component: (gap, cond, counts, hard_rate, soft_rate, event)."""
-        pred = np.argmax(proba, axis=1)
-        parts = []
-        for condition, event, description in self.components:
-            cond, counts, n_groups = self._members(y_true, groups, condition, description)
-            g = groups[cond]
-            hard = (pred[cond] == event).astype(float)
-            hard_rate = np.bincount(g, weights=hard, minlength=n_groups) / counts
-            soft_rate = np.bincount(g, weights=proba[cond, event], minlength=n_groups) / counts
-            gap = hard_rate.max() - hard_rate.min()
-            parts.append((gap, cond, counts, hard_rate, soft_rate, event))
-        return parts
-
-    def _value(self, parts):
-        gaps = [part[0] for part in parts]
-        return float(np.sum(gaps) if self.agg == "sum" else np.max(gaps))
-
-    def _gradient(self, proba, groups, parts):
-        grad = np.zeros_like(proba, dtype=float)
-        if self.agg == "max":
-            parts = [parts[int(np.argmax([part[0] for part in parts]))]]
-        for _, cond, counts, hard_rate, soft_rate, event in parts:
-            order = np.lexsort((soft_rate, hard_rate))  # ascending by hard, then soft rate
-            low, high = order[0], order[-1]
-            weight = np.zeros(len(counts))
-            weight[high] += 1.0 / counts[high]
-            weight[low] -= 1.0 / counts[low]
-            grad[:, event] += np.where(cond, weight[groups], 0.0)
-        return grad
-
-    def value(self, y_true, proba, *, sensitive_features=None):
-        return self._value(self._parts(y_true, proba, sensitive_features))
-
-    def gradient(self, y_true, proba, *, sensitive_features=None):
-        parts = self._parts(y_true, proba, sensitive_features)
-        return self._gradient(proba, sensitive_features, parts)
-
-    def value_and_gradient(self, y_true, proba, *, sensitive_features=None):
-        parts = self._parts(y_true, proba, sensitive_features)
-        return self._value(parts), self._gradient(proba, sensitive_features, parts)
-
-
 class _FairlearnMetric(EvaluationFunction):
-    """Adapter for a fairlearn-style metric ``metric(y_true, y_pred, *, sensitive_features)``.
-
-    The value is the metric itself, called on 0/1 labels (1 = ``classes_[1]``, fairlearn's default
-    ``pos_label``) and the group codes. A gradient exists only when
-    the metric is one fairlearn ships whose surrogate we know.
-    """
+    """Adapter for a metric ``metric(y_true, y_pred, *, sensitive_features)`` the package does
+    not recognise: valued exactly by calling it (on 0/1 labels, 1 = ``classes_[1]``, fairlearn's
+    default ``pos_label``), taken as a cost (lower is better), without a gradient."""
 
     requires_sensitive_features = True
     requires_binary = True
 
-    def __init__(self, metric, surrogate=None):
+    def __init__(self, metric):
         self.metric = metric
-        self.surrogate = surrogate
         self.name = getattr(metric, "__name__", type(metric).__name__)
 
     def value(self, y_true, proba, *, sensitive_features=None):
-        # binary targets as 0/1 with 1 = classes_[1], fairlearn's default pos_label
         y_pred = np.argmax(proba, axis=1)
         return float(self.metric(y_true, y_pred, sensitive_features=sensitive_features))
 
-    def gradient(self, y_true, proba, *, sensitive_features=None):
-        if self.surrogate is None:
-            return super().gradient(y_true, proba, sensitive_features=sensitive_features)
-        return self.surrogate.gradient(y_true, proba, sensitive_features=sensitive_features)
 
-    @property
-    def has_gradient(self):
-        return self.surrogate is not None
+def _rates(name, keys, **kwargs):
+    return lambda: RateObjective(name, [RATES[k] for k in keys], **kwargs)
 
 
 #: The named objectives, in one place: name -> (factory, label, description, rates shown).
@@ -206,34 +122,42 @@ _REGISTRY = {
     "log_loss": (_LogLoss, "log loss", "mean negative log-likelihood of the labels", ()),
     "zero_one_loss": (_ZeroOneLoss, "error rate", "fraction of wrong predictions", ()),
     "equal_accuracy": (
-        lambda: _GroupRateGap("equal_accuracy", [_TPR, _TNR]),
+        _rates("equal_accuracy", ["TPR", "TNR"], combine="sum"),
         "equal accuracy",
         "|TPR gap| + |TNR gap| between the groups (0 = equal, at most 2)",
         ("TPR", "TNR"),
     ),
     "equal_opportunity": (
-        lambda: _GroupRateGap("equal_opportunity", [_TPR]),
+        _rates("equal_opportunity", ["TPR"]),
         "equal opportunity",
-        "|TPR gap| between the groups (0 = equal, at most 1)",
+        "|TPR gap| between the groups, fairlearn's equal_opportunity_difference (0 = equal, at "
+        "most 1)",
         ("TPR",),
     ),
     "equalized_odds": (
-        lambda: _GroupRateGap("equalized_odds", [_TPR, _FPR]),
+        _rates("equalized_odds", ["TPR", "FPR"], combine="max"),
         "equalized odds",
-        "|TPR gap| + |FPR gap| between the groups (0 = equal, at most 2)",
+        "the larger of the |TPR gap| and the |FPR gap| between the groups, fairlearn's "
+        "equalized_odds_difference (0 = equal, at most 1)",
         ("TPR", "TNR"),
     ),
     "demographic_parity": (
-        lambda: _GroupRateGap("demographic_parity", [_SELECTION]),
+        _rates("demographic_parity", ["selection_rate"]),
         "demographic parity",
-        "|selection-rate gap| between the groups (0 = equal, at most 1)",
+        "|selection-rate gap| between the groups, fairlearn's demographic_parity_difference "
+        "(0 = equal, at most 1)",
         ("selection rate",),
     ),
 }
+_RATIOS = {
+    "equal_opportunity_ratio": ["TPR"],
+    "equalized_odds_ratio": ["TPR", "FPR"],
+    "demographic_parity_ratio": ["selection_rate"],
+}
 
 #: Names of the built-in objectives.
-OBJECTIVE_NAMES = tuple(_REGISTRY)
-#: The fairness objectives: name -> (label, description, rates shown).
+OBJECTIVE_NAMES = tuple(_REGISTRY) + tuple(_RATIOS)
+#: The fairness objectives (costs): name -> (label, description, rates shown).
 FAIRNESS_OBJECTIVES = {
     name: entry[1:]
     for name, entry in _REGISTRY.items()
@@ -241,23 +165,15 @@ FAIRNESS_OBJECTIVES = {
 }
 
 
-def _fairlearn_surrogates():
-    from fairlearn import metrics as flm
-
-    return {
-        flm.demographic_parity_difference: _GroupRateGap("demographic_parity", [_SELECTION]),
-        flm.equal_opportunity_difference: _GroupRateGap("equal_opportunity", [_TPR]),
-        flm.equalized_odds_difference: _GroupRateGap(
-            "equalized_odds_difference", [_TPR, _FPR], agg="max"
-        ),
-    }
-
-
 def resolve_objective(objective):
     """Turn a name, an EvaluationFunction or a fairlearn metric into an EvaluationFunction."""
     if isinstance(objective, EvaluationFunction):
         return objective
     if isinstance(objective, str):
+        if objective in _RATIOS:
+            return RateObjective(
+                objective, [RATES[k] for k in _RATIOS[objective]], aggregate="ratio"
+            )
         if objective not in _REGISTRY:
             raise ValueError(
                 f"Unknown objective {objective!r}. Valid names: {', '.join(OBJECTIVE_NAMES)}; "
@@ -265,9 +181,17 @@ def resolve_objective(objective):
                 "fairlearn.metrics.equalized_odds_difference."
             )
         return _REGISTRY[objective][0]()
+    if type(objective).__name__ == "MetricFrame":
+        raise TypeError(
+            "objective must be a recipe, not a computed MetricFrame (its values belong to one "
+            "set of predictions): pass make_metric_frame_objective(metrics, aggregate="
+            "'difference') with the MetricFrame's metrics, or a fairlearn metric function."
+        )
     if callable(objective):
-        surrogate = _fairlearn_surrogates().get(objective)
-        return _FairlearnMetric(objective, surrogate)
+        known = fairlearn_objective(objective)
+        if known is not None:
+            return known
+        return _FairlearnMetric(objective)
     raise TypeError(
         "objective must be a name, an EvaluationFunction, a fairlearn metric callable or a list "
         f"of those; got {type(objective).__name__}: {objective!r}"
