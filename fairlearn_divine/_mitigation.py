@@ -258,10 +258,12 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                     f"sample_weight must have shape ({n},), got {sample_weight.shape}."
                 )
         if get_config().get("enable_metadata_routing", False):
+            given = {"sample_weight": sample_weight, "sensitive_features": sensitive_features}
             routed = process_routing(
-                self, "fit", sample_weight=sample_weight, sensitive_features=sensitive_features
+                self, "fit", **{k: v for k, v in given.items() if v is not None}
             )
-            inner_params = dict(routed.estimator.fit)
+            # only what the caller passed and the inner estimator requested
+            inner_params = {k: v for k, v in routed.estimator.fit.items() if v is not None}
         else:
             inner_params = {} if sample_weight is None else {"sample_weight": sample_weight}
         # the weights the inner estimator is fitted (and scored) with: only what reaches it
@@ -309,12 +311,14 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     def _refitter(self, X, y, inner_params, sample_weight):
         """Refits of the inner estimator with the routed fit parameters and these weights.
 
-        With metadata routing on, the weights go to the inner estimator's ``fit`` as
-        ``sample_weight`` (it routes them itself); otherwise the refit helper routes them to a
-        Pipeline's last step.
+        Weights the caller passed go where they went (through metadata routing when it is on);
+        weights only the remover sets (down-weighting without caller weights) go to a
+        Pipeline's last step (see ``fit_estimator``).
         """
         params = {k: v for k, v in inner_params.items() if k != "sample_weight"}
-        if sample_weight is not None and get_config().get("enable_metadata_routing", False):
+        if sample_weight is not None and "sample_weight" in inner_params:
+            # the caller's weights reached the inner estimator through routing: keep routing
+            # them (the down-weighted ones too) the same way
             params["sample_weight"] = sample_weight
             sample_weight = None
         return EstimatorRefitter(

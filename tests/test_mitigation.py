@@ -219,6 +219,33 @@ def test_grid_search_and_cross_validate_route_sensitive_features():
 
 
 @pytest.mark.parametrize("mode", ["remove", "downweight"])
+def test_pipeline_inside_the_remover_under_routing(mode):
+    """Routing on, a Pipeline *inside* the remover, no sample weight from the user: fit,
+    GridSearchCV and cross_validate used to fail with UnsetMetadataPassedError
+    ([sample_weight] passed but not requested by StandardScaler). The result equals the
+    remover's fit without routing."""
+    X, y, sf = balanced()
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    plain = InfluentialPointRemover(
+        make_pipeline(StandardScaler(), lr()), fraction=0.05, mode=mode
+    ).fit(X, y, sensitive_features=sf)
+    with config_context(enable_metadata_routing=True):
+        remover = InfluentialPointRemover(
+            make_pipeline(StandardScaler(), lr()), fraction=0.05, mode=mode
+        ).set_fit_request(sensitive_features=True)
+        remover.fit(X, y, sensitive_features=sf)
+        np.testing.assert_array_equal(remover.removed_indices_, plain.removed_indices_)
+        np.testing.assert_allclose(remover.sample_weight_, plain.sample_weight_, rtol=1e-12)
+        np.testing.assert_allclose(
+            remover.predict_proba(X), plain.predict_proba(X), rtol=1e-9, atol=1e-12
+        )
+        grid = GridSearchCV(remover, {"fraction": [0.02, 0.05]}, cv=cv)
+        grid.fit(X, y, sensitive_features=sf)
+        res = cross_validate(remover, X, y, cv=cv, params={"sensitive_features": sf})
+        assert np.all(np.isfinite(res["test_score"]))
+
+
+@pytest.mark.parametrize("mode", ["remove", "downweight"])
 def test_sample_weight_routed_when_requested(mode):
     X, y, sf = synthetic()
     w = weights_for(len(y), seed=1)

@@ -27,6 +27,7 @@ import numbers
 import warnings
 
 import numpy as np
+from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -76,8 +77,27 @@ def _sample_weight_params(estimator, sample_weight):
 
 
 def fit_estimator(estimator, X, y, sample_weight=None, fit_params=None):
-    """``estimator.fit(X, y, ...)`` with ``sample_weight`` routed to a Pipeline's last step."""
+    """``estimator.fit(X, y, ...)`` with ``sample_weight`` routed to a Pipeline's last step.
+
+    With scikit-learn's metadata routing enabled a Pipeline only takes metadata its steps
+    requested; weights the package itself adds (a refit with the original fit's weights, the
+    remover's down-weighting) go to the last step as they do without routing, so the Pipeline
+    is fitted with routing switched off for that call (other fit parameters are then an error).
+    """
     params = dict(fit_params or {})
+    if (
+        sample_weight is not None
+        and isinstance(estimator, Pipeline)
+        and get_config().get("enable_metadata_routing", False)
+    ):
+        if params:
+            raise ValueError(
+                "Refitting a Pipeline with sample weights and further fit parameters under "
+                "metadata routing needs the weights routed too: pass them as a fit parameter "
+                f"the Pipeline's steps request; got fit parameters {sorted(params)}."
+            )
+        with config_context(enable_metadata_routing=False):
+            return estimator.fit(X, y, **_sample_weight_params(estimator, sample_weight))
     params.update(_sample_weight_params(estimator, sample_weight))
     return estimator.fit(X, y, **params)
 
