@@ -26,7 +26,6 @@ import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_array, check_random_state
 from sklearn.utils._tags import get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
@@ -39,7 +38,7 @@ from ._core.refit import EstimatorRefitter, predict_proba_aligned
 from ._core.validation import n_rows, take
 from ._importance import training_point_importance
 from ._objectives import EvalContext, resolve_objective
-from ._selection import select_diverse
+from ._selection import diversity_features, select_diverse
 
 __all__ = ["InfluentialPointRemover", "removal_curve"]
 
@@ -62,20 +61,6 @@ def _as_indexable(X):
     if sp.issparse(X):
         return X if X.format in ("csr", "csc") else X.tocsr()
     return np.asarray(X)
-
-
-def _diversity_features(model, X):
-    """Numeric features for the diversity kernel: the pipeline's own features if any."""
-    if isinstance(model, Pipeline) and len(model.steps) > 1:
-        Z = model[:-1].transform(X)
-        return Z.toarray() if hasattr(Z, "toarray") else np.asarray(Z, dtype=float)
-    try:
-        return check_array(X, dtype=np.float64, accept_sparse=False, input_name="X")
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            "diversity needs numeric features: pass numeric X or a Pipeline whose earlier steps "
-            "encode X."
-        ) from err
 
 
 def _select_harmful(harm, k, diversity, gamma, X_div, random_state):
@@ -378,7 +363,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 first = False
             harm = -np.asarray(result.scores)
             X_div = (
-                _diversity_features(model, take(X, rows)) if self.diversity is not None else None
+                diversity_features(model, take(X, rows)) if self.diversity is not None else None
             )
             k = min(step, budget - len(removed))
             picked = _select_harmful(harm, k, self.diversity, self.gamma, X_div, self.random_state)
@@ -517,7 +502,7 @@ def removal_curve(
     if "influence" in strategies:
         orders["influence"] = np.argsort(-harm, kind="stable")[:n_max]
     if "divine" in strategies or "diversity_only" in strategies:
-        Z = _diversity_features(model, X)
+        Z = diversity_features(model, X)
     if "divine" in strategies:
         # DIVINE order over the harmful points (diversity measured on all the data), then the
         # rest by harm, as the influence order continues once the harmful points run out

@@ -28,7 +28,10 @@ def check_X(X, argname):
     """Validate training or evaluation inputs without converting what the estimator needs.
 
     DataFrames and sparse matrices are passed on as they are (the estimator may need column
-    names); numeric arrays are converted to float64; other arrays are kept as objects.
+    names, categories); numeric arrays are converted to float64; other arrays are kept as
+    objects. Missing values (NaN) are allowed: whether they are valid is the estimator's call
+    (a Pipeline with an imputer or a one-hot encoder handles them; a model view checks the
+    numeric features its final step sees). Infinity is never valid.
     """
     if hasattr(X, "params") and hasattr(X, "loss_gradients"):  # a DifferentiableModel
         raise TypeError(f"{argname} must be array-like, got a DifferentiableModel.")
@@ -36,16 +39,18 @@ def check_X(X, argname):
         if hasattr(X, "iloc"):
             num = X.select_dtypes(include="number")
             values = num.to_numpy(dtype=float)
-            if values.size and not np.all(np.isfinite(values)):
-                raise ValueError(f"{argname} contains NaN or infinity.")
-            if X.isna().to_numpy().any():
-                raise ValueError(f"{argname} contains missing values.")
+            if values.size and np.any(np.isinf(values)):
+                raise ValueError(f"{argname} contains infinity.")
             return X
-        check_array(X, accept_sparse=True, dtype=None, input_name=argname)
+        check_array(
+            X, accept_sparse=True, dtype=None, ensure_all_finite="allow-nan", input_name=argname
+        )
         return X
     arr = np.asarray(X)
     if arr.dtype.kind in "fiub":
-        return check_array(arr, dtype=np.float64, input_name=argname)
+        return check_array(
+            arr, dtype=np.float64, ensure_all_finite="allow-nan", input_name=argname
+        )
     return check_array(arr, dtype=None, ensure_all_finite=False, input_name=argname)
 
 

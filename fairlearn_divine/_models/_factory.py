@@ -121,14 +121,27 @@ def _scale(C):
     return float(C), 1.0
 
 
-def _check_training_X(X, n_features_in, argname="X"):
-    X = check_array(
-        X,
-        accept_sparse=("csr", "csc"),
-        dtype=np.float64,
-        ensure_all_finite=True,
-        input_name=argname,
-    )
+def _check_training_X(X, n_features_in, argname="X", *, transformed=False):
+    """The numeric features the final step sees: finite floats (validated here, after a
+    Pipeline's transformers, not on the raw input, which may hold categories and NaN)."""
+    try:
+        X = check_array(
+            X,
+            accept_sparse=("csr", "csc"),
+            dtype=np.float64,
+            ensure_all_finite=True,
+            input_name=argname,
+        )
+    except ValueError as err:
+        if "NaN" not in str(err) and "infinity" not in str(err):
+            raise
+        where = "after the Pipeline's transformers" if transformed else "as given to the estimator"
+        raise ValueError(
+            f"The features of {argname} {where} contain NaN or infinity, which the model's "
+            "differentiable view cannot take. Handle missing values inside the Pipeline (e.g. "
+            "a SimpleImputer, or OneHotEncoder for categories), or use a refit-based method "
+            "(method='loo', 'data_shapley') with an estimator that handles them."
+        ) from err
     if n_features_in is not None and X.shape[1] != n_features_in:
         raise ValueError(
             f"{argname} has {X.shape[1]} features, but the estimator was fitted with "
@@ -223,7 +236,9 @@ def make_view(estimator, X, y, *, sample_weight=None):
         raise _unsupported(final)
     check_is_fitted(final)
     classes = final.classes_
-    Xt = _check_training_X(Xt, getattr(final, "n_features_in_", None))
+    Xt = _check_training_X(
+        Xt, getattr(final, "n_features_in_", None), transformed=transform is not None
+    )
     if transform is not None:
         post = _check_transformed
         transform = _compose(transform, post)
@@ -253,4 +268,4 @@ def make_view(estimator, X, y, *, sample_weight=None):
 
 
 def _check_transformed(Z):
-    return check_array(Z, accept_sparse=("csr", "csc"), dtype=np.float64, input_name="X_eval")
+    return _check_training_X(Z, None, "X_eval", transformed=True)

@@ -12,6 +12,7 @@ from sklearn.utils import Bunch
 
 from .._core.refit import EstimatorRefitter, predict_proba_aligned
 from .._objectives import EvalContext, resolve_objective
+from .._selection import diversity_features
 from .._version import __version__
 
 __all__ = ["numeric_features", "run_audit"]
@@ -23,12 +24,7 @@ def _noop(message):
 
 def numeric_features(model, X):
     """The numeric inputs of the model's last step: a pipeline's transformed X, or X itself."""
-    if isinstance(model, Pipeline) and len(model.steps) > 1:
-        Z = model[:-1].transform(X)
-    else:
-        Z = X
-    Z = Z.toarray() if hasattr(Z, "toarray") else Z
-    return np.asarray(Z, dtype=float)
+    return diversity_features(model, X, argname="X")
 
 
 def _group_labels(sensitive_features):

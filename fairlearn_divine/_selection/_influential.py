@@ -7,6 +7,7 @@ import numpy as np
 from .._core.refit import EstimatorRefitter
 from .._core.validation import n_rows, take
 from .._importance import training_point_importance
+from ._features import diversity_features
 from ._select import DiverseSelection, Problem, select_diverse
 
 __all__ = ["select_diverse_influential"]
@@ -55,8 +56,9 @@ def select_diverse_influential(
         them are returned.
     recalculate : bool, default=False
     X_diversity : array-like of shape (n, d), optional
-        Numeric inputs the diversity kernel compares (default: ``X``, which must then be
-        numeric).
+        Numeric inputs the diversity kernel compares. Default: the features the model's final
+        step sees -- a Pipeline's transformed ``X`` (so a DataFrame with categories and
+        missing values works as it is) -- or ``X`` itself when it is numeric.
     sensitive_features, X_eval, y_eval, sensitive_features_eval, sample_weight :
         Passed to :func:`~fairlearn_divine.training_point_importance` (subset to the remaining
         training rows on recalculation).
@@ -85,7 +87,7 @@ def select_diverse_influential(
         **kwargs,
     )
     sign = -1.0 if harmful else 1.0
-    Z = X if X_diversity is None else X_diversity
+    Z = diversity_features(estimator, X, X_diversity)
     # only points on the asked-for side are candidates (harmful: negative scores; else
     # positive), so diversity cannot pull in points of the other kind
     wanted = sign * np.asarray(result.scores) > 0

@@ -49,11 +49,12 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.utils import Bunch, check_array, check_random_state
+from sklearn.utils import Bunch, check_random_state
 
 from .._core.parallel import parallel_map
 from .._core.results import Result
 from ._diversity import make_diversity
+from ._features import diversity_features
 from ._kernels import BlockKernel, median_pairwise_distance
 
 __all__ = ["DiverseSelection", "Problem", "select_diverse", "tradeoff_curve"]
@@ -99,7 +100,7 @@ def _check_inputs(scores, X, n_points, diversity):
         if needs_X:
             raise ValueError(f"X is required for diversity={diversity!r}.")
     else:
-        X = check_array(X, dtype=np.float64, input_name="X")
+        X = diversity_features(None, X, argname="X")
         if X.shape[0] != scores.shape[0]:
             raise ValueError(f"scores has {scores.shape[0]} entries but X has {X.shape[0]} rows.")
     n = scores.shape[0]
