@@ -30,7 +30,12 @@ with warnings.catch_warnings():
 from ._core.validation import check_X, check_y, n_rows
 from ._forcing import minimal_forcing_subset
 from ._importance import training_point_importance
-from ._objectives import EvaluationFunction, clip_proba, resolve_objective
+from ._objectives import (
+    EvaluationFunction,
+    clip_proba,
+    resolve_objective,
+    resolve_sensitive_features,
+)
 from ._selection import select_diverse_influential
 
 __all__ = ["DivineExplainer"]
@@ -105,6 +110,7 @@ class DivineExplainer(shap.Explainer):
         n = n_rows(self.X_train)
         if len(self.y_train) != n:
             raise ValueError(f"X_train has {n} rows but y_train has {len(self.y_train)} entries.")
+        sensitive_features = resolve_sensitive_features(sensitive_features, self.X_train)
         self.sensitive_features = sensitive_features
         self.method = method
         self.sample_weight = sample_weight

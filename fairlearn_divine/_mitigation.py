@@ -35,9 +35,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._core.parallel import parallel_map
 from ._core.refit import EstimatorRefitter, predict_proba_aligned
+from ._core.results import row_index
 from ._core.validation import n_rows, take
 from ._importance import training_point_importance
-from ._objectives import EvalContext, resolve_objective
+from ._objectives import EvalContext, resolve_objective, resolve_sensitive_features
 from ._selection import diversity_features, select_diverse
 
 __all__ = ["InfluentialPointRemover", "removal_curve"]
@@ -122,7 +123,9 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     estimator_ : classifier
         The estimator refitted on the kept rows (with the final weights).
     removed_indices_ : ndarray
-        Rows removed (or down-weighted), most harmful / first selected first.
+        Rows removed (or down-weighted), most harmful / first selected first (positions).
+    removed_labels_ : pandas.Index
+        The same rows by the row labels of ``X`` (its index for a DataFrame).
     sample_indices_ : ndarray
         Rows ``estimator_`` was fitted on.
     sample_weight_ : ndarray
@@ -228,6 +231,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self
         """
         self._check_params()
+        sensitive_features = resolve_sensitive_features(sensitive_features, X)
         validate_data(self, X, y, skip_check_array=True)
         X = _as_indexable(X)
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
@@ -289,6 +293,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         ).fit(rows)
         self.classes_ = self.estimator_.classes_
         self.removed_indices_ = removed
+        self.removed_labels_ = row_index(X, n)[removed]
         self.sample_indices_ = rows
         self.sample_weight_ = final_weights[rows]
         return self
@@ -465,6 +470,13 @@ def removal_curve(
         which the harmful points run out: beyond it, influence removal takes helpful points),
         ``orders`` (strategy -> removal order), ``scores``, ``objective``.
     """
+    sensitive_features = resolve_sensitive_features(sensitive_features, X)
+    sensitive_features_eval = resolve_sensitive_features(
+        sensitive_features_eval, X_eval, argname="sensitive_features_eval"
+    )
+    sensitive_features_measure = resolve_sensitive_features(
+        sensitive_features_measure, X_measure, argname="sensitive_features_measure"
+    )
     unknown = set(strategies) - set(STRATEGIES)
     if unknown:
         raise ValueError(f"Unknown strategies {sorted(unknown)}; valid: {STRATEGIES}.")

@@ -52,7 +52,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._core.parallel import parallel_map, progress_bar
 from .._core.refit import EstimatorRefitter, predict_proba_aligned
-from .._core.results import Result
+from .._core.results import Result, row_index
 from .._core.validation import (
     as_row,
     check_positive_int,
@@ -101,13 +101,31 @@ _MESSAGES = {
 class ForcingSubset(Result):
     """Result of :func:`minimal_forcing_subset` (a dict with attribute access).
 
-    Keys: ``indices`` (pick order), ``flipped`` (checked by a refit when ``verified``),
+    Keys: ``indices`` (pick order, positions in ``X``), ``labels`` (the same rows by the row
+    labels of ``X``: its index for a DataFrame), ``flipped`` (checked by a refit when
+    ``verified``),
     ``verified``, ``size``, ``predicted_class`` (:math:`c_0`), ``target_class`` (:math:`c_1`),
     ``trace`` (per step: ``p_c0``, ``p_c1`` at the current parameters, ``loss_gap``, ``index``),
     ``n_refits``, ``message``, ``positive_support`` / ``negative_support`` (points of S whose
     label is / is not the predicted class), ``final_proba`` (probabilities at x* after the last
     refit or update).
     """
+
+    def to_frame(self):
+        """The subset in pick order, indexed by the row labels of ``X``: ``position`` and
+        whether the row's label is the predicted class (``supports_prediction``)."""
+        import pandas as pd
+
+        idx = np.asarray(self["indices"], dtype=np.intp)
+        frame = pd.DataFrame(
+            {
+                "position": idx,
+                "supports_prediction": np.isin(idx, self["positive_support"]),
+            },
+            index=self.get("labels", pd.RangeIndex(len(idx))),
+        )
+        frame.index.name = "label"
+        return frame
 
     def __repr__(self):
         return (
@@ -413,6 +431,7 @@ def minimal_forcing_subset(
         negative_support=idx[y_idx[idx] != c0] if len(idx) else idx,
         final_proba=np.asarray(last_proba, dtype=float),
         update=update,
+        labels=row_index(X, n)[idx],
     )
 
 

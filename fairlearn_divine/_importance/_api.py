@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core.results import Result
+from .._core.results import Result, row_index
 from .._core.validation import check_sample_weight, check_X, check_y, fitted_classes, n_rows
 from .._objectives import EvalContext, resolve_objective
 from ._influence import counterfactual, influence, one_step_newton
@@ -82,6 +82,9 @@ class ImportanceResult(Result):
     method : str
     objective : str or list of str
         Name(s) of the evaluation function(s).
+    index : pandas.Index
+        The row labels of ``X`` (its index for a DataFrame, else positions); ``scores`` is by
+        position, :meth:`to_frame` by label.
 
     Notes
     -----
@@ -95,6 +98,24 @@ class ImportanceResult(Result):
     def __repr__(self):
         keys = ", ".join(self.keys())
         return f"ImportanceResult(method={self.get('method')!r}, keys=[{keys}])"
+
+    def to_frame(self):
+        """The scores as a DataFrame indexed like ``X``: one column per objective (named as
+        the objective), and ``<objective>_stderr`` where the method gives standard errors.
+
+        Use the index to look rows up in ``X`` (``X.loc[frame.index[...]]``); ``scores`` and
+        every other array of the result are by *position*.
+        """
+        import pandas as pd
+
+        names = self["objective"] if isinstance(self["objective"], list) else [self["objective"]]
+        scores = np.atleast_2d(np.asarray(self["scores"], dtype=float))
+        data = {name: scores[k] for k, name in enumerate(names)}
+        if "scores_stderr" in self:
+            stderr = np.atleast_2d(np.asarray(self["scores_stderr"], dtype=float))
+            for k, name in enumerate(names):
+                data[f"{name}_stderr"] = stderr[k]
+        return pd.DataFrame(data, index=self["index"])
 
 
 def _loo(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
@@ -157,8 +178,10 @@ default="influence"
         ``"equalized_odds"``, ``"demographic_parity"``; see :mod:`fairlearn_divine._objectives`.
         With a list, ``scores`` has one row per objective and influence-style methods reuse one
         factorisation.
-    sensitive_features : array-like of shape (n_train,) or (n_train, k), optional
-        Needed by fairness objectives evaluated on the training data.
+    sensitive_features : array-like, Series, DataFrame, dict, or column name(s) of X, optional
+        Needed by fairness objectives evaluated on the training data; as fairlearn takes
+        them (several columns are merged into one group per combination). Rows match ``X`` by
+        position.
     X_eval, y_eval, sensitive_features_eval : optional
         Data ``f`` is evaluated on (a validation set, or one test point for a local
         explanation). Default: the training data.
@@ -249,4 +272,5 @@ default="influence"
         objective=names[0] if single else names,
     )
     result.update(info)
+    result["index"] = row_index(X, n)
     return result

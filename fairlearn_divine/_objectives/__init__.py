@@ -6,7 +6,7 @@ Stages import from this package namespace only.
 
 from ._base import EvaluationFunction, clip_proba, make_evaluation_function
 from ._builtin import FAIRNESS_OBJECTIVES, OBJECTIVE_NAMES, resolve_objective
-from ._context import EvalContext, encode_sensitive_features
+from ._context import EvalContext, encode_sensitive_features, resolve_sensitive_features
 from ._fairlearn import make_metric_frame_objective
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "make_evaluation_function",
     "make_metric_frame_objective",
     "resolve_objective",
+    "resolve_sensitive_features",
 ]

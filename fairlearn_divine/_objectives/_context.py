@@ -7,7 +7,44 @@ import pandas as pd
 
 from .._core.validation import encode_labels
 
-__all__ = ["EvalContext", "encode_sensitive_features"]
+__all__ = ["EvalContext", "encode_sensitive_features", "resolve_sensitive_features"]
+
+
+def resolve_sensitive_features(sensitive_features, X=None, *, argname="sensitive_features"):
+    """Sensitive features as fairlearn accepts them, as a positional array or DataFrame.
+
+    Accepts an array (1-D, or 2-D with one column per feature), a Series, a DataFrame (several
+    columns), a dict of column name to values, or -- when ``X`` is a DataFrame -- a column name
+    of ``X`` or a list of them. Rows are matched by position (the index of a Series or
+    DataFrame is not used for alignment, as in fairlearn's ``MetricFrame``). ``None`` stays
+    ``None``.
+    """
+    sf = sensitive_features
+    if sf is None:
+        return None
+    if isinstance(sf, dict):
+        return pd.DataFrame({k: np.asarray(v) for k, v in sf.items()})
+    names = None
+    if isinstance(sf, str):
+        names = [sf]
+    elif isinstance(sf, list | tuple) and sf and all(isinstance(v, str) for v in sf):
+        if hasattr(X, "columns") and all(v in X.columns for v in sf):
+            names = list(sf)
+    if names is not None:
+        if not hasattr(X, "columns"):
+            raise ValueError(
+                f"{argname}={sf!r} names columns, but X is not a DataFrame; pass the values."
+            )
+        missing = [c for c in names if c not in X.columns]
+        if missing:
+            raise ValueError(
+                f"{argname} names column(s) {missing} that X does not have; X has columns "
+                f"{list(X.columns)[:20]}."
+            )
+        return X[names].reset_index(drop=True)
+    if isinstance(sf, pd.Series | pd.DataFrame):
+        return sf.reset_index(drop=True)
+    return sf
 
 
 def encode_sensitive_features(sensitive_features, n_samples, *, argname="sensitive_features"):
@@ -16,6 +53,8 @@ def encode_sensitive_features(sensitive_features, n_samples, *, argname="sensiti
     Returns ``(codes, names)`` where ``codes`` has shape ``(n_samples,)`` and ``names`` lists
     the group of each code (a tuple for several columns).
     """
+    if isinstance(sensitive_features, dict):
+        sensitive_features = resolve_sensitive_features(sensitive_features)
     if isinstance(sensitive_features, pd.DataFrame):
         frame = sensitive_features.reset_index(drop=True)
     elif isinstance(sensitive_features, pd.Series):
@@ -74,6 +113,9 @@ class EvalContext:
         n = len(self.y_idx)
         self.groups = None
         if sensitive_features is not None:
+            sensitive_features = resolve_sensitive_features(
+                sensitive_features, X, argname="sensitive_features_eval"
+            )
             self.groups, self.group_names = encode_sensitive_features(
                 sensitive_features, n, argname="sensitive_features_eval"
             )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._core.refit import EstimatorRefitter
+from .._core.results import row_index
 from .._core.validation import n_rows, take
 from .._importance import training_point_importance
+from .._objectives import resolve_sensitive_features
 from ._features import diversity_features
 from ._select import DiverseSelection, Problem, select_diverse
 
@@ -71,6 +73,10 @@ def select_diverse_influential(
         With ``scores`` (the initial importance scores, sign convention of
         ``training_point_importance``) and ``recalculated``.
     """
+    sensitive_features = resolve_sensitive_features(sensitive_features, X)
+    sensitive_features_eval = resolve_sensitive_features(
+        sensitive_features_eval, X_eval, argname="sensitive_features_eval"
+    )
     kwargs = {
         "method": method,
         "objective": objective,
@@ -106,6 +112,7 @@ def select_diverse_influential(
         **selection_options,
     )
     selection["scores"] = result.scores
+    selection["labels"] = row_index(X)[np.asarray(selection.indices, dtype=np.intp)]
     selection["recalculated"] = False
     selection["n_candidates"] = int(wanted.sum())
     if not recalculate:
@@ -168,4 +175,5 @@ def select_diverse_influential(
         strategy="greedy",
         scores=result.scores,
         recalculated=True,
+        labels=row_index(X)[idx],
     )

@@ -52,7 +52,7 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 from .._core.parallel import parallel_map
-from .._core.results import Result
+from .._core.results import Result, row_index
 from ._diversity import make_diversity
 from ._features import diversity_features
 from ._kernels import BlockKernel, median_pairwise_distance
@@ -68,13 +68,28 @@ _LAZY_MAX_BATCH = 64
 class DiverseSelection(Result):
     """Result of :func:`select_diverse` (a dict with attribute access).
 
-    Keys: ``indices`` (pick order), ``gamma`` (raw scale), ``gamma_normalized``, ``influence``
+    Keys: ``indices`` (pick order, positions), ``labels`` (the same rows by the row labels of
+    ``X``: its index for a DataFrame), ``gamma`` (raw scale), ``gamma_normalized``, ``influence``
     (:math:`I(S)`), ``top_influence`` (:math:`I` of the top-m), ``influence_retained``
     (:math:`1 - (I(\\mathrm{top}_m) - I(S)) / |I(\\mathrm{top}_m)|`), ``diversity``
     (:math:`R(S)`), ``relative_diversity`` (:math:`R(S)` minus its constant, e.g. minus
     :math:`\\kappa` for sum-redundancy), ``mean_pairwise_distance``, ``bandwidth``, and
     ``tradeoff`` (the sweep, a Bunch) when a gamma strategy ran.
     """
+
+    def to_frame(self):
+        """The selected rows in pick order, indexed by the row labels of ``X`` (``labels``):
+        their ``position`` in ``X`` and, when the selection scored the points, their
+        ``score``."""
+        import pandas as pd
+
+        idx = np.asarray(self["indices"], dtype=np.intp)
+        data = {"position": idx}
+        if "scores" in self:
+            data["score"] = np.asarray(self["scores"], dtype=float)[idx]
+        frame = pd.DataFrame(data, index=self.get("labels", pd.RangeIndex(len(idx))))
+        frame.index.name = "label"
+        return frame
 
     def __repr__(self):
         return (
@@ -574,6 +589,12 @@ def select_diverse(
     >>> sel.mean_pairwise_distance >= top.mean_pairwise_distance
     True
     """
+    if hasattr(scores, "index") and hasattr(scores, "iloc"):  # a Series: its labels
+        labels = scores.index
+    else:
+        labels = (
+            row_index(X, np.shape(scores)[0]) if X is not None else row_index(np.asarray(scores))
+        )
     gamma = _check_gamma(gamma)
     if not (isinstance(influence_budget, numbers.Real) and 0 <= influence_budget <= 1):
         raise ValueError(f"influence_budget must be in [0, 1], got {influence_budget!r}.")
@@ -613,6 +634,7 @@ def select_diverse(
     )
     if curve is not None:
         result["tradeoff"] = curve
+    result["labels"] = labels[np.asarray(result["indices"], dtype=np.intp)]
     return result
 
 
