@@ -59,6 +59,7 @@ from .._core.validation import (
     check_sample_weight,
     check_X,
     check_y,
+    final_step,
     n_rows,
 )
 from .._models import (
@@ -67,6 +68,7 @@ from .._models import (
     make_view,
     newton_refit_supported,
 )
+from .._warnings import ApproximationWarning
 from ._state import RemainingObjective
 from ._step import CvxpyStep, closed_form_step
 
@@ -94,6 +96,10 @@ _MESSAGES = {
         "on the parameters (e.g. x is zero and there is no intercept)."
     ),
     "unverified_flip": "Not verified by a refit; the approximate model predicts a flip.",
+    "estimator_disagrees": (
+        "The exact optimum without the subset flips the prediction, but the estimator's own fit "
+        "(its tol and max_iter) does not: the flip is within the estimator's tolerance."
+    ),
     "unverified_stalled": "No remaining point's loss increases under the flip constraint.",
 }
 
@@ -108,7 +114,9 @@ class ForcingSubset(Result):
     ``trace`` (per step: ``p_c0``, ``p_c1`` at the current parameters, ``loss_gap``, ``index``),
     ``n_refits``, ``message``, ``positive_support`` / ``negative_support`` (points of S whose
     label is / is not the predicted class), ``final_proba`` (probabilities at x* after the last
-    refit or update).
+    refit or update), ``estimator_proba`` (where verification refits were exact Newton refits of
+    a scikit-learn estimator: the probabilities at x* from the estimator's *own* fit without
+    S, with its own ``tol``; ``flipped`` requires that fit to flip too).
     """
 
     def to_frame(self):
@@ -258,6 +266,58 @@ class _Search:
         return self.view.predict_proba_features(self.zx, self.objective.theta)[0]
 
 
+#: Scaled gradient norm of the fitted objective above which forcing subsets warn.
+_OPTIMALITY_TOL = 1e-6
+
+
+def _warn_if_not_optimal(estimator, view):
+    """Flips by a hair are decided by the optimum: warn when the fit is far from it."""
+    scale = float(np.sum(view.objective_weights_)) or 1.0
+    value = float(np.max(np.abs(view.objective_gradient()))) / scale
+    if value <= _OPTIMALITY_TOL:
+        return
+    settings = ""
+    if not is_differentiable_model(estimator):
+        params = final_step(estimator).get_params()
+        named = {k: params[k] for k in ("tol", "max_iter") if k in params}
+        settings = f" ({', '.join(f'{k}={v!r}' for k, v in named.items())})"
+    warnings.warn(
+        f"The fitted model is not at the optimum of its training objective (scaled gradient "
+        f"{value:.2g} > {_OPTIMALITY_TOL:g}){settings}. Forcing subsets follow the optimum, and "
+        "near the decision boundary the estimator's tolerance can decide a flip: fit with a "
+        "smaller tol (e.g. tol=1e-8) for subsets that hold.",
+        ApproximationWarning,
+        stacklevel=3,
+    )
+
+
+def _estimator_check(estimator, X, y, sample_weight, keep, x_row, classes, verifier):
+    """Probabilities at x from the estimator's own fit without the subset (its own settings).
+
+    Only needed where verification used exact Newton refits of a scikit-learn estimator.
+    """
+    if not verifier.newton or is_differentiable_model(estimator):
+        return None
+    refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight, warm_start=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = refitter.fit(keep)
+    verifier.n_refits += 1
+    return predict_proba_aligned(model, x_row, classes)[0]
+
+
+def _warn_tolerance(estimator, exact, own, c0, c1):
+    params = final_step(estimator).get_params()
+    warnings.warn(
+        f"Refitting {type(final_step(estimator)).__name__}(tol={params.get('tol')!r}) without "
+        f"the forcing subset predicts the original class (p={own[c0]:.4f}), while the exact "
+        f"optimum flips it (p={exact[c1]:.4f} for the target class): the estimator's tolerance "
+        "is too loose for this flip. Fit with a smaller tol, or ask for a margin (epsilon).",
+        ApproximationWarning,
+        stacklevel=3,
+    )
+
+
 def _check_options(update, epsilon, delta):
     if update not in UPDATES:
         raise ValueError(f"update must be one of {UPDATES}, got {update!r}.")
@@ -362,6 +422,7 @@ def minimal_forcing_subset(
     if max_size is None:
         max_size = n - 1
     max_size = check_positive_int(max_size, "max_size")
+    _warn_if_not_optimal(estimator, view)
     zx = view.transform(x_row)
     classes = view.classes_
     proba = view.predict_proba_features(zx)[0]
@@ -372,6 +433,7 @@ def minimal_forcing_subset(
     search = _Search(view, zx, c0, c1, n, step_fn, epsilon, delta, max_size, bar)
     verifier = _Verifier(estimator, X, y, sample_weight, view, x_row)
     flipped = verified = False
+    estimator_proba = None
     reason = None
     last_proba = proba
     n_before = -1
@@ -396,6 +458,13 @@ def minimal_forcing_subset(
                 flipped = verified = True
                 last_proba = search.trim(verifier, last_proba)  # phase 3
                 reason = "flipped"
+                estimator_proba = _estimator_check(
+                    estimator, X, y, sample_weight, search.keep, x_row, classes, verifier
+                )
+                if estimator_proba is not None and int(np.argmax(estimator_proba)) == c0:
+                    flipped = False
+                    reason = "estimator_disagrees"
+                    _warn_tolerance(estimator, last_proba, estimator_proba, c0, c1)
                 break
             if len(search.selected) >= max_size:
                 reason = _MAX_SIZE
@@ -430,6 +499,7 @@ def minimal_forcing_subset(
         positive_support=idx[y_idx[idx] == c0] if len(idx) else idx,
         negative_support=idx[y_idx[idx] != c0] if len(idx) else idx,
         final_proba=np.asarray(last_proba, dtype=float),
+        estimator_proba=None if estimator_proba is None else np.asarray(estimator_proba, float),
         update=update,
         labels=row_index(X, n)[idx],
     )

@@ -7,6 +7,7 @@ logistic-regression objective ``C * sum_i s_i l_i(theta) + 0.5 * ||w||^2``.
 """
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -14,11 +15,12 @@ import scipy.linalg
 from sklearn.base import clone
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fairlearn_divine import ForcingSubset, minimal_forcing_subset
+from fairlearn_divine import ApproximationWarning, ForcingSubset, minimal_forcing_subset
 from fairlearn_divine._forcing._step import CvxpyStep as _CvxpyStep
 from fairlearn_divine._forcing._step import closed_form_step as _closed_form_step
 
@@ -582,7 +584,7 @@ def test_inconsistent_lengths():
 @pytest.mark.parametrize("solver", [None, "CLARABEL"])
 def test_infeasible_constraint_is_reported(solver):
     X, y, _ = _moons()
-    model = LogisticRegression(fit_intercept=False).fit(X, y)
+    model = LogisticRegression(fit_intercept=False, tol=1e-10).fit(X, y)
     result = minimal_forcing_subset(model, X, y, np.zeros(2), solver=solver)
     assert result.flipped is False
     assert result.size == 0
@@ -647,3 +649,31 @@ def test_many_points_in_parallel_equal_one_by_one():
         single = minimal_forcing_subset(model, X, y, row)
         np.testing.assert_array_equal(single.indices, result.indices)
         assert single.flipped == result.flipped
+
+
+# ---------------------------------------------------------------------------------------------
+# flips that hold: the estimator's own fit and its tolerance
+
+
+def test_flip_is_confirmed_by_the_estimators_own_fit():
+    """Verification refits of a bare LogisticRegression are exact Newton refits; the flip is
+    then confirmed by the estimator's own fit (its tol) without S, reported as
+    estimator_proba, which equals an independent clone().fit."""
+    X, y, _ = _moons()
+    model = LogisticRegression(tol=1e-10).fit(X, y)
+    result = minimal_forcing_subset(model, X, y, X[3])
+    assert result.flipped and result.verified
+    keep = np.ones(len(y), dtype=bool)
+    keep[result.indices] = False
+    own = clone(model).fit(X[keep], y[keep]).predict_proba(X[3:4])[0]
+    np.testing.assert_allclose(result.estimator_proba, own, rtol=1e-9, atol=1e-12)
+    assert np.argmax(own) != np.argmax(model.predict_proba(X[3:4])[0])
+
+
+def test_loose_tolerance_is_named_in_a_warning():
+    X, y, _ = _moons()
+    model = LogisticRegression(tol=1e-1, max_iter=3).fit(X, y)
+    with pytest.warns(ApproximationWarning, match=r"tol=0\.1"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            minimal_forcing_subset(model, X, y, X[3])
