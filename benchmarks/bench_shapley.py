@@ -191,8 +191,13 @@ def main(argv=None):
     sys.path.insert(1, ROOT)
     from threadpoolctl import threadpool_limits
 
+    import fairlearn_divine
     from fairlearn_divine import training_point_importance
 
+    print(
+        f"fairlearn_divine {getattr(fairlearn_divine, '__version__', '?')} from "
+        f"{os.path.dirname(fairlearn_divine.__file__)}"
+    )
     threadpool_limits(1)  # one worker, one BLAS thread, for every row
     print(load_average(), "(before)")
     X, y, Xe, ye = make_data(args.n, args.d, args.n_eval, args.seed)
