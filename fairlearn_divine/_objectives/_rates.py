@@ -219,7 +219,8 @@ class RateObjective(EvaluationFunction):
             w[high] -= r[low] / r[high] ** 2
             return float(r[low] / r[high]), (w, w_all)
         ratios = np.where(r > 0, np.minimum(r / overall, overall / np.where(r > 0, r, 1)), 0.0)
-        g = int(np.argmin(ratios))
+        soft = np.where(s > 0, np.minimum(s / overall, overall / np.where(s > 0, s, 1)), 0.0)
+        g = int(np.lexsort((soft, ratios))[0])  # the smallest ratio; ties by the soft rate
         if r[g] <= overall:  # r_g / r
             w[g] += 1.0 / overall
             w_all -= r[g] / overall**2
