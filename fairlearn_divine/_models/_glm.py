@@ -86,6 +86,11 @@ class GLMView(DifferentiableModel):
         self.n_cols = self.n_features + int(self.fit_intercept)
         self.link = "sigmoid" if self.n_outputs == 1 else "softmax"
         self._train_cache = None
+        self._rho = None
+        self._rows = None
+        # probabilities on X_ at the last parameters asked for: Newton iterations evaluate the
+        # objective, its gradient and its Hessian at the same parameters
+        self._last_proba = None
 
     # parameters ------------------------------------------------------------------------------
     @property
@@ -104,11 +109,16 @@ class GLMView(DifferentiableModel):
         return M, None
 
     def penalty_vector(self):
-        """:math:`\\rho` with :math:`\\Omega(\\theta) = \\frac12 \\sum_j \\rho_j \\theta_j^2`."""
-        rho = np.full((self.n_outputs, self.n_cols), self.penalty)
-        if self.fit_intercept:
-            rho[:, -1] = self.intercept_penalty
-        return rho.ravel()
+        """:math:`\\rho` with :math:`\\Omega(\\theta) = \\frac12 \\sum_j \\rho_j \\theta_j^2`
+        (a read-only array)."""
+        if self._rho is None:
+            rho = np.full((self.n_outputs, self.n_cols), self.penalty)
+            if self.fit_intercept:
+                rho[:, -1] = self.intercept_penalty
+            rho = rho.ravel()
+            rho.flags.writeable = False
+            self._rho = rho
+        return self._rho
 
     def transform(self, X):
         return X if self._transform is None else self._transform(X)
@@ -138,15 +148,26 @@ class GLMView(DifferentiableModel):
 
     def _proba_from_logits(self, Z):
         if self.link == "sigmoid":
-            p = _expit(Z[:, 0])
-            return np.column_stack([1.0 - p, p])
+            P = np.empty((Z.shape[0], 2))
+            P[:, 1] = _expit(Z[:, 0])
+            np.subtract(1.0, P[:, 1], out=P[:, 0])
+            return P
         return _softmax(Z.copy())
 
     def predict_proba_features(self, Z, params=None):
-        if params is None and Z is self.X_:
-            if self._train_cache is None:
-                self._train_cache = self._proba_from_logits(self._logits(self.X_))
-            return self._train_cache
+        if Z is self.X_:
+            if params is None:
+                if self._train_cache is None:
+                    self._train_cache = self._proba_from_logits(self._logits(self.X_))
+                return self._train_cache
+            key = np.ascontiguousarray(params, dtype=float).tobytes()
+            last = self._last_proba  # one read: a consistent (key, proba) pair
+            if last is not None and last[0] == key:
+                return last[1]
+            P = self._proba_from_logits(self._logits(Z, params))
+            P.flags.writeable = False
+            self._last_proba = (key, P)
+            return P
         return self._proba_from_logits(self._logits(Z, params))
 
     def predict_proba(self, X, params=None):
@@ -254,9 +275,11 @@ class GLMView(DifferentiableModel):
     def objective_value(self, params=None, weights=None):
         theta = self.params if params is None else np.asarray(params, dtype=float)
         P = self.predict_proba_features(self.X_, params)
-        p = np.clip(P[np.arange(len(self.y_)), self.y_], np.finfo(float).tiny, 1.0)
+        if self._rows is None or len(self._rows) != len(self.y_):
+            self._rows = np.arange(len(self.y_))
+        p = np.maximum(P[self._rows, self.y_], np.finfo(float).tiny)
         c = self._weights(weights)
-        return float(-(c * np.log(p)).sum() + 0.5 * (self.penalty_vector() * theta**2).sum())
+        return float(-(c @ np.log(p)) + 0.5 * (self.penalty_vector() @ (theta * theta)))
 
     def proba_vjp(self, X, G):
         return self.proba_vjp_features(self.transform(X), G)
