@@ -556,8 +556,8 @@ def _audit(args):
     else:
         read = readings(audit)
         print(f"{PROG} {__version__} audit of {desc} ({audit.n_samples} training points)")
-        for key in ("model", "harmful", "removal"):
-            print(" ", read[key][0])
+        for sentence in read["findings"]:  # the report's key findings
+            print(" ", sentence)
         print(f"Report written to {os.path.abspath(args.output)}")
         if args.json:
             print(f"JSON written to {os.path.abspath(args.json)}")

@@ -247,9 +247,10 @@ def run_audit(
                 *_refit_without(refitter, X, y, sensitive_features, top_m, objective),
                 n_points,
             ),
-            f"without the {n_points} DIVINE points": (
+            # DIVINE picks fewer points when fewer are harmful: say how many it removed
+            f"without the {len(selection.indices)} DIVINE points": (
                 *_refit_without(refitter, X, y, sensitive_features, selection.indices, objective),
-                n_points,
+                len(selection.indices),
             ),
         }
 
@@ -309,11 +310,13 @@ def run_audit(
         overall=overall,
         difference=difference,
         scores={"log_loss": scores[0], objective: scores[1]},
+        score_expansion=result.get("objective_expansion"),
         top_harmful=top_harmful,
         top_harmful_loss=np.argsort(
             np.where(np.isnan(scores[0]), np.inf, scores[0]), kind="stable"
         )[:top],
         selection=selection,
+        top_m=top_m,
         top_m_pairwise_distance=_mean_pairwise_distance(Z, top_m),
         effects=effects,
         curve=curve,

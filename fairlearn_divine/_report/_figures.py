@@ -36,7 +36,9 @@ def _figures(audit):
         warnings.simplefilter("ignore")
         if "tradeoff" in audit.selection:
             fig = Figure(figsize=(5.5, 4.2))
-            plot_tradeoff_curve(audit.selection, ax=fig.subplots())
+            plot_tradeoff_curve(
+                audit.selection, ax=fig.subplots(), influence_budget=audit.influence_budget
+            )
             figs["tradeoff"] = _png(fig)
         figs["map"] = _png(_map_figure(audit))
         fig = Figure(figsize=(6, 6))

@@ -87,12 +87,15 @@ def _reading(sentences):
     return '<div class="reading">' + "".join(f"<p>{_e(s)}</p>" for s in sentences) + "</div>"
 
 
-def _figure(png, alt, caption):
+_NO_MATPLOTLIB = (
+    '<p class="note">Figure not drawn: it needs matplotlib '
+    "(<code>pip install 'fairlearn-divine[plots]'</code>).</p>"
+)
+
+
+def _figure(png, alt, caption, missing=_NO_MATPLOTLIB):
     if png is None:
-        return (
-            '<p class="note">Figure not drawn: it needs matplotlib '
-            "(<code>pip install 'fairlearn-divine[plots]'</code>).</p>"
-        )
+        return missing
     return (
         f'<figure><img src="data:image/png;base64,{png}" alt="{_e(alt)}">'
         f"<figcaption>{_e(caption)}</figcaption></figure>"
@@ -128,6 +131,19 @@ def _points_table(audit, indices):
     return table
 
 
+def _score_note(audit):
+    if audit.method == "loo":
+        return "f(model without the point) − f(model), measured by an exact refit."
+    if audit.method == "one_step_newton" and audit.get("score_expansion") == "exact":
+        how = "one-step Newton (f evaluated at an approximation of the refit)"
+    elif audit.method in ("influence", "one_step_newton"):
+        how = _SCORE_METHODS[audit.method].split(":")[0]
+        how += " (for the fairness objective, of its smooth surrogate)"
+    else:
+        how = str(audit.method)
+    return f"an estimate of f(model without the point) − f(model) by {how}, not a refit."
+
+
 def _is_numeric(series):
     from pandas.api.types import is_numeric_dtype
 
@@ -135,12 +151,14 @@ def _is_numeric(series):
 
 
 def _findings(audit, read):
-    return [
-        read["model"][0],
-        read["harmful"][0].split(":")[0] + ".",
-        read["removal"][0],
-        read["divine"][0].split(" (gamma")[0] + ".",
-    ]
+    return read["findings"]
+
+
+_SCORE_METHODS = {
+    "influence": "influence functions: a first-order estimate of exact leave-one-out",
+    "one_step_newton": "one-step Newton: an approximation of each exact leave-one-out refit",
+    "loo": "exact leave-one-out refits",
+}
 
 
 def render_html(audit, *, figures=True):
@@ -149,6 +167,16 @@ def render_html(audit, *, figures=True):
     name = _objective_name(audit.objective)
     read = readings(audit)
     figs = _figures(audit) if figures else None
+    if not figures:
+        missing = '<p class="note">Figure not drawn: the report was rendered without figures.</p>'
+    else:
+        missing = _NO_MATPLOTLIB
+    tradeoff_missing = missing
+    if figs is not None and "tradeoff" not in audit.selection:
+        tradeoff_missing = (
+            '<p class="note">Figure not drawn: gamma was set by the user, so no gamma sweep ran.'
+            "</p>"
+        )
     figs = figs or {}
     title = f"fairlearn-divine audit: {info.get('data', 'training data')}"
 
@@ -218,9 +246,10 @@ def render_html(audit, *, figures=True):
             f"Most harmful training points for {name}",
             _reading(read["harmful"])
             + _points_table(audit, audit.top_harmful)
-            + '<p class="note">score = f(model without the point) − f(model): negative (red) '
-            "means removing the point lowers f, i.e. the point is harmful. "
-            "row = row of the input data (0-based, header excluded).</p>",
+            + f'<p class="note">score: {_e(_score_note(audit))} Negative (red) means removing '
+            "the point is estimated to lower f, i.e. the point is estimated harmful. "
+            "row = the input's row label (for a CSV: the data row, 0-based, header "
+            "excluded).</p>",
         ),
         (
             "divine",
@@ -234,8 +263,9 @@ def render_html(audit, *, figures=True):
             + _figure(
                 figs.get("tradeoff"),
                 "Trade-off curve of the DIVINE gamma sweep",
-                "Fraction of the top-m harm kept against the diversity gained, one point per "
-                "gamma.",
+                "Fraction of the top-m points' estimated harm kept against the diversity "
+                "gained, one point per gamma.",
+                tradeoff_missing,
             ),
         ),
         (
@@ -246,6 +276,7 @@ def render_html(audit, *, figures=True):
                 figs.get("map"),
                 "2-D map of the training data with the selected points highlighted",
                 "Colour: sensitive group; circle: positive target, triangle: negative target.",
+                missing,
             ),
         ),
         (
@@ -258,17 +289,20 @@ def render_html(audit, *, figures=True):
                 "Removal curve: accuracy and unfairness against the fraction removed",
                 "Top: accuracy; bottom: the hard fairness metric, after refitting without the "
                 "first points of each ordering (grey: original model).",
+                missing,
             )
             + curve_table,
         ),
         (
             "notes",
             "Method and notes",
-            "<p>Importance scores follow <code>scores[i] = f(model without i) − f(model)</code> "
-            "(influence functions: a first-order approximation of exact leave-one-out). The "
-            "gradient of the fairness metric uses a smooth surrogate (soft group rates); every "
-            "reported metric value is the hard metric after an actual refit. DIVINE (Bhatt et "
-            "al.) selects points maximising harm + gamma × diversity (sum-redundancy over an "
+            f"<p>Importance scores {'are' if audit.method == 'loo' else 'estimate'} "
+            "<code>scores[i] = f(model without i) − f(model)</code> "
+            f"({_e(_SCORE_METHODS.get(audit.method, audit.method))}). The gradient of the "
+            "fairness metric uses a smooth surrogate (soft group rates). Every accuracy and "
+            "fairness-metric value in the tables and figures is the hard metric of a fitted "
+            "model: the original one or an actual refit. DIVINE (Bhatt et al.) picks "
+            "points greedily for estimated harm + gamma × diversity (sum-redundancy over an "
             "RBF kernel).</p>" + (f"<ul>{notes}</ul>" if notes else ""),
         ),
     ]

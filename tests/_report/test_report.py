@@ -143,10 +143,10 @@ def test_readings_are_plain_sentences(audit, page):
     read = readings(audit)
     c = audit.curve
     removal = read["removal"][0]
-    assert removal.startswith("Removing the 5% most harmful points ")
+    assert removal.startswith("Refitting without the 5% of the points with the lowest scores ")
     assert re.search(
-        rf"(lowers|raises) equal accuracy from {c.baseline_unfairness:.2f}\d* to \d|"
-        rf"leaves equal accuracy at {c.baseline_unfairness:.2f}",
+        rf"(lowered|raised) equal accuracy from {c.baseline_unfairness:.2f}\d* to \d|"
+        rf"left equal accuracy unchanged at {c.baseline_unfairness:.2f}",
         removal,
     )
     assert "on the training data" in removal and "accuracy" in removal
