@@ -190,6 +190,11 @@ def _build_parser():
         help=f"report file (default: ./{DEFAULT_OUTPUT})",
     )
     out.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout)")
+    out.add_argument(
+        "--all-scores",
+        action="store_true",
+        help="put every training point's scores in the JSON (with --json)",
+    )
     out.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     out.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -543,7 +548,7 @@ def _audit(args):
             fh.write(page)
     except OSError as exc:
         raise AuditError(f"cannot write {args.output}: {exc.strerror or exc}.") from None
-    results = audit_to_json(audit)
+    results = audit_to_json(audit, all_scores=args.all_scores)
     if args.json and args.json != "-":
         try:
             with open(args.json, "w", encoding="utf-8") as fh:

@@ -167,6 +167,26 @@ def test_csv_two_sensitive_columns_json_to_stdout(capsys, tmp_path):
     }
     assert report["removal"]["curve"]["fractions"] == pytest.approx([0.05, 0.1])
     assert "Pipeline" in report["info"]["model"]
+    assert "all_scores" not in report
+
+
+def test_json_all_scores(capsys, tmp_path):
+    """--all-scores puts every training point's scores in the JSON, by row, and they agree
+    with the most-harmful table."""
+    path = _csv(tmp_path)
+    args = ["audit", "--data", str(path), "--target", "approved", "--sensitive", "sex"]
+    args += ["--max-fraction", "0.05", "--output", str(tmp_path / "r.html")]
+    code, out, err = _run(capsys, [*args, "--json", "-", "--all-scores", "--quiet"])
+    assert code == 0 and err == ""
+    report = json.loads(out)
+    scores = report["all_scores"]
+    assert scores["rows"] == list(range(240))
+    assert len(scores["log_loss"]) == len(scores["equal_accuracy"]) == 240
+    worst = report["most_harmful"]["equal_accuracy"][0]
+    assert scores["equal_accuracy"][worst["row"]] == pytest.approx(
+        worst["scores"]["equal_accuracy"]
+    )
+    assert min(scores["equal_accuracy"]) == pytest.approx(worst["scores"]["equal_accuracy"])
 
 
 def test_csv_drop_sensitive_positive_label_and_missing_values(capsys, tmp_path):

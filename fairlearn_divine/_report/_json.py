@@ -53,10 +53,27 @@ def _summary(scores):
     }
 
 
-def audit_to_json(audit):
-    """The audit's results as a JSON-serialisable dict."""
+def audit_to_json(audit, *, all_scores=False):
+    """The audit's results as a JSON-serialisable dict.
+
+    With ``all_scores=True`` it also holds every training point's scores under
+    ``"all_scores"``: ``rows`` (the row labels of X, e.g. CSV line order or the DataFrame's
+    index) and one list of scores per objective, in row order (``null`` for a missing score).
+    """
     sel = audit.selection
     c = audit.curve
+    out = _results(audit, sel, c)
+    if all_scores:
+        X = audit.X
+        rows = list(X.index) if hasattr(X, "index") else list(range(audit.n_samples))
+        out["all_scores"] = {
+            "rows": [_py(r) for r in rows],
+            **{k: [_py(float(v)) for v in s] for k, s in audit.scores.items()},
+        }
+    return out
+
+
+def _results(audit, sel, c):
     return {
         "version": audit.version,
         "info": {k: _py(v) for k, v in audit.info.items()},
