@@ -520,3 +520,24 @@ def test_fit_params_sample_weight_on_random_forest():
     keep = np.arange(N_TRAIN) != 5
     own = clone(est).fit(Xtr[keep], ytr[keep], sample_weight=sw[keep])
     assert_array_equal(refitter.fit_without([5]).predict_proba(Xe), own.predict_proba(Xe))
+
+
+def test_weighted_pipeline_refits_under_metadata_routing():
+    """With routing on, a Pipeline only takes metadata its steps requested; the weights the
+    package passes (the original fit's) still reach its last step, as without routing."""
+    from sklearn import config_context
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] + 0.5 * rng.normal(size=40) > 0).astype(int)
+    w = rng.uniform(0.5, 2.0, size=40)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10))
+    fitted = clone(pipe).fit(X, y, logisticregression__sample_weight=w)
+    plain = training_point_importance(
+        fitted, X, y, method="loo", sample_weight=w, indices=[0, 1, 2]
+    )
+    with config_context(enable_metadata_routing=True):
+        routed = training_point_importance(
+            fitted, X, y, method="loo", sample_weight=w, indices=[0, 1, 2]
+        )
+    np.testing.assert_allclose(routed.scores, plain.scores, rtol=1e-12, equal_nan=True)
