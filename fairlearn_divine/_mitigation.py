@@ -20,6 +20,7 @@ hard metric, e.g. by :func:`~fairlearn_divine.removal_curve`.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -114,7 +115,15 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         Re-score after every ``recalculate`` removals (DIVINE appendix D.5.2).
     validation_fraction : float in (0, 1), optional
         Hold out this stratified fraction of the training data to evaluate ``f`` on (appendix
-        D.5.1); the held-out rows are used for scoring only, not for fitting.
+        D.5.1); the held-out rows are used for scoring only, not for fitting. Or pass explicit
+        validation data to :meth:`fit` (``X_val``, ``y_val``, ``sensitive_features_val``).
+    keep_original_if_worse : bool, default=True
+        After the refit, compare the *hard* value of ``f`` (as fairlearn computes it) of the
+        refitted and the unmitigated model on the validation data (``X_val``, else the
+        held-out ``validation_fraction`` rows, else the training data); if the refit is worse,
+        keep the unmitigated model and warn. The scores are first-order estimates of a smooth
+        surrogate, so removal can overshoot; this never returns a model that is worse on the
+        data it is judged on.
     random_state : int, RandomState or None
         For the validation split and the diversity bandwidth sample.
 
@@ -140,6 +149,14 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         the metric undefined on the remaining data).
     stop_reason_ : str or None
         Why it stopped early.
+    kept_original_ : bool
+        True when the refit was worse on the validation data and the unmitigated model was
+        kept (``removed_indices_`` is then empty).
+    validation_value_, original_validation_value_ : float or None
+        The hard value of ``f`` for the refit and for the unmitigated model on the data named
+        by ``validated_on_`` (None when nothing was removed).
+    validated_on_ : str
+        ``"X_val"``, ``"held-out validation_fraction"`` or ``"training data"``.
     classes_, n_features_in_, feature_names_in_ :
         As fitted.
 
@@ -167,6 +184,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         mode="remove",
         recalculate=None,
         validation_fraction=None,
+        keep_original_if_worse=True,
         random_state=None,
     ):
         self.estimator = estimator
@@ -178,6 +196,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.mode = mode
         self.recalculate = recalculate
         self.validation_fraction = validation_fraction
+        self.keep_original_if_worse = keep_original_if_worse
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -212,9 +231,22 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         v = self.validation_fraction
         if v is not None and not (isinstance(v, numbers.Real) and 0 < v < 1):
             raise ValueError(f"validation_fraction must be None or in (0, 1), got {v!r}.")
+        if not isinstance(self.keep_original_if_worse, bool | np.bool_):
+            value = self.keep_original_if_worse
+            raise ValueError(f"keep_original_if_worse must be True or False, got {value!r}.")
         resolve_objective(self.objective)  # unknown names fail here
 
-    def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        sensitive_features=None,
+        sample_weight=None,
+        X_val=None,
+        y_val=None,
+        sensitive_features_val=None,
+    ):
         """Score, select, and refit without (or down-weighting) the harmful points.
 
         Parameters
@@ -225,6 +257,11 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             Needed by fairness objectives (a ``ValueError`` without them).
         sample_weight : array-like of shape (n_samples,), optional
             Passed to the inner estimator (through metadata routing when it is enabled).
+        X_val, y_val, sensitive_features_val : optional
+            Validation data: ``f`` is evaluated there to score the training points, and the
+            refitted model is compared there with the unmitigated one (see
+            ``keep_original_if_worse``). Routed like ``sensitive_features`` (request them with
+            ``set_fit_request``). Not together with ``validation_fraction``.
 
         Returns
         -------
@@ -246,6 +283,18 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 raise ValueError(
                     f"sample_weight must have shape ({n},), got {sample_weight.shape}."
                 )
+        if X_val is not None and self.validation_fraction is not None:
+            raise ValueError(
+                "Give either X_val (with y_val) or validation_fraction, not both: "
+                f"validation_fraction={self.validation_fraction!r}."
+            )
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together.")
+        if X_val is not None and len(y_val) != n_rows(X_val):
+            raise ValueError(f"X_val has {n_rows(X_val)} rows but y_val has {len(y_val)}.")
+        sensitive_features_val = resolve_sensitive_features(
+            sensitive_features_val, X_val, argname="sensitive_features_val"
+        )
         if get_config().get("enable_metadata_routing", False):
             given = {"sample_weight": sample_weight, "sensitive_features": sensitive_features}
             routed = process_routing(
@@ -276,7 +325,12 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             raise ValueError(
                 f"sensitive_features has {len(sensitive_features)} rows but X has {n}."
             )
-        removed, fit_rows = self._select(X, y, sensitive_features, weights, inner_params)
+        validation = None
+        if X_val is not None:
+            validation = (X_val, np.asarray(y_val), sensitive_features_val, "X_val")
+        removed, fit_rows, original, validation = self._select(
+            X, y, sensitive_features, weights, inner_params, validation
+        )
 
         keep = np.zeros(n, dtype=bool)
         keep[fit_rows] = True
@@ -291,12 +345,42 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.estimator_ = self._refitter(
             X, y, inner_params, final_weights if weighted else None
         ).fit(rows)
+        self.kept_original_ = False
+        self.validation_value_ = self.original_validation_value_ = None
+        self.validated_on_ = validation[3]
+        if len(removed) and original is not None:
+            self._compare_with_original(objective, original, validation)
+            if self.kept_original_:
+                self.estimator_ = original
+                removed = np.array([], dtype=np.intp)
+                rows = np.asarray(fit_rows)
+                final_weights = weights
         self.classes_ = self.estimator_.classes_
         self.removed_indices_ = removed
         self.removed_labels_ = row_index(X, n)[removed]
         self.sample_indices_ = rows
         self.sample_weight_ = final_weights[rows]
         return self
+
+    def _compare_with_original(self, objective, original, validation):
+        """The hard value of f for the refitted and the unmitigated model on the validation data
+        (or the training data); keep the unmitigated one when the refit is worse."""
+        X_v, y_v, sf_v, where = validation
+        ctx = EvalContext([objective], original.classes_, X_v, y_v, sf_v)
+        new = float(ctx.values(predict_proba_aligned(self.estimator_, X_v, ctx.classes))[0])
+        old = float(ctx.values(predict_proba_aligned(original, X_v, ctx.classes))[0])
+        self.validation_value_, self.original_validation_value_ = new, old
+        worse = new < old if getattr(objective, "greater_is_better", False) else new > old
+        if worse and self.keep_original_if_worse:
+            self.kept_original_ = True
+            warnings.warn(
+                f"Removing the selected points made {objective.name} worse on the {where} "
+                f"({old:.4g} -> {new:.4g}); keeping the unmitigated model "
+                "(keep_original_if_worse=True). A smaller fraction, mode='downweight' or "
+                "validation data (X_val=) may help.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _refitter(self, X, y, inner_params, sample_weight):
         """Refits of the inner estimator with the routed fit parameters and these weights.
@@ -315,13 +399,19 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             self.estimator, X, y, sample_weight=sample_weight, fit_params=params, warm_start=False
         )
 
-    def _select(self, X, y, sensitive_features, weights, inner_params):
+    def _select(self, X, y, sensitive_features, weights, inner_params, validation):
         n = n_rows(X)
         rng = check_random_state(self.random_state)
         sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
         score_rows = np.arange(n)
         eval_kwargs = {}
-        if self.validation_fraction is not None:
+        if validation is not None:
+            eval_kwargs = {
+                "X_eval": validation[0],
+                "y_eval": validation[1],
+                "sensitive_features_eval": validation[2],
+            }
+        elif self.validation_fraction is not None:
             score_rows, val_rows = train_test_split(
                 np.arange(n), test_size=self.validation_fraction, random_state=rng, stratify=y
             )
@@ -331,7 +421,16 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 "y_eval": y[np.sort(val_rows)],
                 "sensitive_features_eval": None if sf is None else sf[np.sort(val_rows)],
             }
+            validation = (
+                eval_kwargs["X_eval"],
+                eval_kwargs["y_eval"],
+                eval_kwargs["sensitive_features_eval"],
+                "held-out validation_fraction",
+            )
+        else:
+            validation = (X, y, sf, "training data")
         budget = int(np.floor(self.fraction * len(score_rows)))
+        original = None
         step = budget if self.recalculate is None else self.recalculate
         scores = np.full(n, np.nan)
         removed = []
@@ -365,6 +464,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             if first:
                 scores[rows] = result.scores
                 self.n_harmful_ = int(np.sum(result.scores < 0))
+                original = model  # the unmitigated model on the fitting rows
                 first = False
             harm = -np.asarray(result.scores)
             X_div = (
@@ -381,7 +481,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 self.stop_reason_ = "no more harmful points"
                 break
         self.scores_ = scores
-        return np.array(removed, dtype=np.intp), score_rows
+        return np.array(removed, dtype=np.intp), score_rows, original, validation
 
     @available_if(_estimator_has("predict"))
     def predict(self, X):

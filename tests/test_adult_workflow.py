@@ -10,6 +10,7 @@ Needs FAIRLEARN_DIVINE_DATA (CI sets it; under CI=true a missing data set fails 
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -146,7 +147,9 @@ def test_selection_forcing_and_remover(adult, fitted):
     own = clone(fitted).fit(Xtr[keep], ytr[keep])
     assert own.predict(x)[0] != fitted.predict(x)[0]  # an independent refit flips it too
 
-    remover = InfluentialPointRemover(clone(fitted), objective="equalized_odds", fraction=0.01)
+    remover = InfluentialPointRemover(
+        clone(fitted), objective="equalized_odds", fraction=0.01, keep_original_if_worse=False
+    )
     remover.fit(Xtr, ytr, sensitive_features=Atr)
     assert 0 < len(remover.removed_indices_) <= 15
     assert remover.removed_labels_.equals(Xtr.index[remover.removed_indices_])
@@ -163,7 +166,10 @@ def test_remover_with_pipeline_under_routing(adult):
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     with config_context(enable_metadata_routing=True):
         remover = InfluentialPointRemover(
-            _pipeline("onehot"), objective="equalized_odds", fraction=0.02
+            _pipeline("onehot"),
+            objective="equalized_odds",
+            fraction=0.02,
+            keep_original_if_worse=False,
         ).set_fit_request(sensitive_features=True)
         grid = GridSearchCV(remover, {"fraction": [0.01, 0.02]}, cv=cv)
         grid.fit(X, y, sensitive_features=A)
@@ -191,3 +197,34 @@ def test_sensitive_features_by_column_name(adult):
     np.testing.assert_array_equal(by_name.scores, by_frame.scores)
     np.testing.assert_array_equal(by_dict.scores, by_frame.scores)
     assert isinstance(by_frame.to_frame(), pd.DataFrame)
+
+
+def test_remover_never_returns_a_less_fair_model_on_validation(adult):
+    """With validation data the remover compares its refit with the unmitigated model there,
+    by the hard metric as fairlearn computes it, and keeps whichever is not worse (warning when
+    it keeps the original); both numbers are checked with own refits and fairlearn."""
+    Xtr, ytr, Atr, Xev, yev, Aev = adult
+    original = _pipeline("onehot").fit(Xtr, ytr)
+    base = _eod(original, Xev, yev, Aev)
+    for fraction in (0.01, 0.05):
+        remover = InfluentialPointRemover(
+            _pipeline("onehot"), objective="equalized_odds", fraction=fraction
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            remover.fit(
+                Xtr, ytr, sensitive_features=Atr, X_val=Xev, y_val=yev, sensitive_features_val=Aev
+            )
+        assert remover.validated_on_ == "X_val"
+        assert remover.original_validation_value_ == pytest.approx(base, abs=1e-12)
+        returned = _eod(remover, Xev, yev, Aev)
+        assert returned <= base + 1e-12  # never worse on validation
+        kept = [w for w in caught if "keeping the unmitigated model" in str(w.message)]
+        if remover.kept_original_:
+            assert kept and len(remover.removed_indices_) == 0
+            np.testing.assert_allclose(
+                remover.predict_proba(Xev), original.predict_proba(Xev), rtol=1e-7, atol=1e-9
+            )
+        else:
+            assert not kept
+            assert remover.validation_value_ == pytest.approx(returned, abs=1e-12)

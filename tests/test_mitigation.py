@@ -100,6 +100,9 @@ _NOT_WEIGHT_EQUIVALENT = {
     ],
     expected_failed_checks=lambda est: _NOT_WEIGHT_EQUIVALENT if est.mode == "downweight" else {},
 )
+# with keep_original_if_worse=True (the default) a check's random data can make the refit worse
+# than the unmitigated model: the remover then keeps the original and says so
+@pytest.mark.filterwarnings("ignore:Removing the selected points made:UserWarning")
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -114,6 +117,7 @@ def test_init_only_stores_parameters():
         mode="downweight",
         recalculate=3,
         validation_fraction=0.3,
+        keep_original_if_worse=False,
         random_state=7,
     )
     inner = LogisticRegression(C=3.0)
@@ -775,3 +779,44 @@ def test_removal_curve_scores_on_eval_and_measures_elsewhere():
     assert curve.unfairness["influence"][0] == pytest.approx(
         equal_accuracy(yt, pred, st), abs=1e-12
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# never worse than the unmitigated model
+
+
+def test_keeps_the_original_when_the_refit_is_worse():
+    """Removing the points harmful for the training log loss can raise the training log loss
+    measured on all rows (the removed ones are fitted worse): the remover then keeps the
+    unmitigated model, warns, and reports both values (checked with own fits)."""
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import log_loss
+
+    X, y = make_classification(200, 5, random_state=1)
+    remover = InfluentialPointRemover(lr(), objective="log_loss", fraction=0.1)
+    with pytest.warns(UserWarning, match="keeping the unmitigated model"):
+        remover.fit(X, y)
+    own = lr().fit(X, y)
+    assert remover.kept_original_ and remover.validated_on_ == "training data"
+    assert len(remover.removed_indices_) == 0 and len(remover.sample_indices_) == len(y)
+    np.testing.assert_allclose(remover.predict_proba(X), own.predict_proba(X), rtol=1e-9)
+    assert remover.original_validation_value_ == pytest.approx(
+        log_loss(y, own.predict_proba(X)), rel=1e-6
+    )
+    # the refit it rejected: without the points it had selected, measured the same way
+    off = InfluentialPointRemover(
+        lr(), objective="log_loss", fraction=0.1, keep_original_if_worse=False
+    ).fit(X, y)
+    refit = lr().fit(np.delete(X, off.removed_indices_, 0), np.delete(y, off.removed_indices_))
+    worse = log_loss(y, refit.predict_proba(X))
+    assert remover.validation_value_ == pytest.approx(worse, rel=1e-6)
+    assert worse > remover.original_validation_value_
+
+
+def test_validation_set_and_fraction_are_exclusive():
+    X, y, sf = synthetic()
+    remover = InfluentialPointRemover(lr(), validation_fraction=0.2)
+    with pytest.raises(ValueError, match="X_val .* or validation_fraction"):
+        remover.fit(X, y, sensitive_features=sf, X_val=X[:50], y_val=y[:50])
+    with pytest.raises(ValueError, match="X_val and y_val"):
+        InfluentialPointRemover(lr()).fit(X, y, sensitive_features=sf, X_val=X[:50])
