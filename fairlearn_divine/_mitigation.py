@@ -39,7 +39,12 @@ from ._core.refit import EstimatorRefitter, predict_proba_aligned
 from ._core.results import row_index
 from ._core.validation import n_rows, take
 from ._importance import training_point_importance
-from ._objectives import EvalContext, resolve_objective, resolve_sensitive_features
+from ._objectives import (
+    EvalContext,
+    resolve_objective,
+    resolve_sensitive_features,
+    signed_gaps,
+)
 from ._selection import diversity_features, select_diverse
 
 __all__ = ["InfluentialPointRemover", "removal_curve"]
@@ -124,6 +129,15 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         keep the unmitigated model and warn. The scores are first-order estimates of a smooth
         surrogate, so removal can overshoot; this never returns a model that is worse on the
         data it is judged on.
+    stop_at_predicted_minimum : bool, default=True
+        For a between-groups difference (equal opportunity, equalized odds, demographic parity,
+        equal accuracy, a ``difference`` MetricFrame recipe): follow the *signed* gaps behind
+        the metric (the rates of the groups with the highest and the lowest rate) and predict
+        them, to first order, after removing each prefix of the removal order; stop at the
+        prefix with the smallest predicted metric. The absolute gap is not smooth at zero:
+        removing past the point where a signed gap crosses zero widens it again, which a fixed
+        ``fraction`` used to do. (The prediction ignores other groups overtaking the extreme
+        ones; the refit is checked by ``keep_original_if_worse``.)
     random_state : int, RandomState or None
         For the validation split and the diversity bandwidth sample.
 
@@ -157,6 +171,9 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         by ``validated_on_`` (None when nothing was removed).
     validated_on_ : str
         ``"X_val"``, ``"held-out validation_fraction"`` or ``"training data"``.
+    predicted_path_ : list of float
+        With ``stop_at_predicted_minimum``: the metric predicted after each removal of the
+        removal order (first order, on the scoring data), up to the budget.
     classes_, n_features_in_, feature_names_in_ :
         As fitted.
 
@@ -185,6 +202,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         recalculate=None,
         validation_fraction=None,
         keep_original_if_worse=True,
+        stop_at_predicted_minimum=True,
         random_state=None,
     ):
         self.estimator = estimator
@@ -197,6 +215,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.recalculate = recalculate
         self.validation_fraction = validation_fraction
         self.keep_original_if_worse = keep_original_if_worse
+        self.stop_at_predicted_minimum = stop_at_predicted_minimum
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -231,9 +250,10 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         v = self.validation_fraction
         if v is not None and not (isinstance(v, numbers.Real) and 0 < v < 1):
             raise ValueError(f"validation_fraction must be None or in (0, 1), got {v!r}.")
-        if not isinstance(self.keep_original_if_worse, bool | np.bool_):
-            value = self.keep_original_if_worse
-            raise ValueError(f"keep_original_if_worse must be True or False, got {value!r}.")
+        for name in ("keep_original_if_worse", "stop_at_predicted_minimum"):
+            value = getattr(self, name)
+            if not isinstance(value, bool | np.bool_):
+                raise ValueError(f"{name} must be True or False, got {value!r}.")
         resolve_objective(self.objective)  # unknown names fail here
 
     def fit(
@@ -382,6 +402,21 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 stacklevel=3,
             )
 
+    def _signed_gaps(self, model, X, y, sf, rows, eval_kwargs):
+        """The signed gaps behind the objective at ``model`` on the scoring data, or None."""
+        objective = resolve_objective(self.objective)
+        if not self.stop_at_predicted_minimum or not objective.requires_sensitive_features:
+            return None
+        if eval_kwargs:
+            X_e, y_e, sf_e = (
+                eval_kwargs[k] for k in ("X_eval", "y_eval", "sensitive_features_eval")
+            )
+        else:
+            X_e, y_e, sf_e = take(X, rows), y[rows], None if sf is None else sf[rows]
+        ctx = EvalContext([objective], model.classes_, X_e, y_e, sf_e)
+        proba = predict_proba_aligned(model, ctx.X, ctx.classes)
+        return signed_gaps(objective, ctx.y_idx, proba, ctx.groups)
+
     def _refitter(self, X, y, inner_params, sample_weight):
         """Refits of the inner estimator with the routed fit parameters and these weights.
 
@@ -431,6 +466,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             validation = (X, y, sf, "training data")
         budget = int(np.floor(self.fraction * len(score_rows)))
         original = None
+        self.predicted_path_ = []
         step = budget if self.recalculate is None else self.recalculate
         scores = np.full(n, np.nan)
         removed = []
@@ -443,16 +479,20 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             model = self._refitter(X, y, inner_params, weights if weighted else None).fit(rows)
             sw = weights[rows] if weighted else None
             try:
+                signed = self._signed_gaps(model, X, y, sf, rows, eval_kwargs)
                 result = training_point_importance(
                     model,
                     take(X, rows),
                     y[rows],
                     method=self.method,
-                    objective=self.objective,
+                    objective=[self.objective] + ([] if signed is None else signed[0]),
                     sensitive_features=None if sf is None else sf[rows],
                     sample_weight=sw,
                     **eval_kwargs,
                 )
+                gap_scores = np.atleast_2d(result.scores)[1:]
+                gap_base = np.atleast_1d(result.baseline)[1:]
+                result = Bunch(scores=np.atleast_2d(result.scores)[0])
             except ValueError as err:
                 if first:
                     raise
@@ -472,6 +512,23 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             )
             k = min(step, budget - len(removed))
             picked = _select_harmful(harm, k, self.diversity, self.gamma, X_div, self.random_state)
+            if signed is not None and len(picked):
+                # the signed gaps predicted (first order) after removing each prefix of the
+                # picks: stop at their minimum, before a gap crosses zero and grows again
+                path = gap_base[:, None] + np.cumsum(gap_scores[:, picked], axis=1)
+                predicted = signed[1](np.column_stack([gap_base, path]))
+                best = int(np.argmin(predicted))
+                self.predicted_path_.extend(predicted[1:].tolist())
+                if best < len(picked):
+                    picked = picked[:best]
+                    if self.recalculate is not None:
+                        scores[rows[picked]] = result.scores[picked]
+                    removed.extend(rows[picked].tolist())
+                    self.stopped_early_ = True
+                    self.stop_reason_ = (
+                        "removing more points is predicted (first order) to widen the gap again"
+                    )
+                    break
             if self.recalculate is not None:
                 scores[rows[picked]] = result.scores[picked]  # scores used for the picks
             removed.extend(rows[picked].tolist())

@@ -118,6 +118,7 @@ def test_init_only_stores_parameters():
         recalculate=3,
         validation_fraction=0.3,
         keep_original_if_worse=False,
+        stop_at_predicted_minimum=False,
         random_state=7,
     )
     inner = LogisticRegression(C=3.0)
@@ -193,9 +194,9 @@ def test_grid_search_and_cross_validate_route_sensitive_features():
     X, y, sf = balanced()
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
     with config_context(enable_metadata_routing=True):
-        remover = InfluentialPointRemover(lr(), fraction=0.05).set_fit_request(
-            sensitive_features=True
-        )
+        remover = InfluentialPointRemover(
+            lr(), fraction=0.05, stop_at_predicted_minimum=False
+        ).set_fit_request(sensitive_features=True)
         pipe = make_pipeline(StandardScaler(), remover)
         grid = GridSearchCV(
             pipe, {"influentialpointremover__fraction": [0.02, 0.1]}, cv=cv, refit=True
@@ -216,9 +217,9 @@ def test_grid_search_and_cross_validate_route_sensitive_features():
             # the fold's own sensitive features arrived (not the full array): same result
             # as fitting on the fold by hand
             Xs = StandardScaler().fit_transform(X[train])
-            direct = InfluentialPointRemover(lr(), fraction=0.05).fit(
-                Xs, y[train], sensitive_features=sf[train]
-            )
+            direct = InfluentialPointRemover(
+                lr(), fraction=0.05, stop_at_predicted_minimum=False
+            ).fit(Xs, y[train], sensitive_features=sf[train])
             np.testing.assert_array_equal(inner.removed_indices_, direct.removed_indices_)
 
 
@@ -456,9 +457,12 @@ def test_recalculate_matches_own_loop():
 def test_validation_fraction_holds_out_rows():
     X, y, sf = balanced()
     n = len(y)
+    # the validation equal accuracy is already 0 here: with stop_at_predicted_minimum (the
+    # default) nothing would be removed; this test is about the fixed budget
     remover = InfluentialPointRemover(
-        lr(), fraction=0.05, validation_fraction=0.25, random_state=0
-    ).fit(X, y, sensitive_features=sf)
+        lr(), fraction=0.05, validation_fraction=0.25, random_state=0,
+        stop_at_predicted_minimum=False,
+    ).fit(X, y, sensitive_features=sf)  # fmt: skip
     held = np.flatnonzero(np.isnan(remover.scores_))
     scored = np.flatnonzero(~np.isnan(remover.scores_))
     assert len(held) == int(np.ceil(0.25 * n))
@@ -528,11 +532,12 @@ def test_recalculation_that_empties_a_group_stops_instead_of_crashing():
     (group B's last positive), round 3 cannot score.
     """
     groups = np.array(["A", "B", "B", "B", "A", "A"])
-    once = InfluentialPointRemover(toy_lr(), fraction=0.5).fit(
+    fixed = {"stop_at_predicted_minimum": False, "keep_original_if_worse": False}
+    once = InfluentialPointRemover(toy_lr(), fraction=0.5, **fixed).fit(
         TOY_X, TOY_Y, sensitive_features=groups
     )
     assert len(once.removed_indices_) == 3  # without recalculation: fine
-    remover = InfluentialPointRemover(toy_lr(), fraction=0.5, recalculate=1).fit(
+    remover = InfluentialPointRemover(toy_lr(), fraction=0.5, recalculate=1, **fixed).fit(
         TOY_X, TOY_Y, sensitive_features=groups
     )
     np.testing.assert_array_equal(remover.removed_indices_[:2], [2, 3])
@@ -820,3 +825,17 @@ def test_validation_set_and_fraction_are_exclusive():
         remover.fit(X, y, sensitive_features=sf, X_val=X[:50], y_val=y[:50])
     with pytest.raises(ValueError, match="X_val and y_val"):
         InfluentialPointRemover(lr()).fit(X, y, sensitive_features=sf, X_val=X[:50])
+
+
+def test_stops_where_the_predicted_gap_is_smallest():
+    """The signed gaps behind the metric are predicted (first order) after each prefix of the
+    removal order; removal stops at the predicted minimum instead of crossing zero. Where the
+    validation gap is already 0 nothing is removed."""
+    X, y, sf = balanced()
+    remover = InfluentialPointRemover(
+        lr(), fraction=0.05, validation_fraction=0.25, random_state=0
+    ).fit(X, y, sensitive_features=sf)
+    assert len(remover.removed_indices_) == 0
+    assert remover.stopped_early_ and "widen the gap" in remover.stop_reason_
+    assert remover.predicted_path_[0] > 0  # a removal could only open a gap
+    # (where a gap crosses zero: tests/test_mitigation_bank.py, on the real Bank data)

@@ -8,6 +8,7 @@ from ._base import EvaluationFunction, clip_proba, make_evaluation_function
 from ._builtin import FAIRNESS_OBJECTIVES, OBJECTIVE_NAMES, resolve_objective
 from ._context import EvalContext, encode_sensitive_features, resolve_sensitive_features
 from ._fairlearn import make_metric_frame_objective
+from ._rates import signed_gaps
 
 __all__ = [
     "FAIRNESS_OBJECTIVES",
@@ -20,4 +21,5 @@ __all__ = [
     "make_metric_frame_objective",
     "resolve_objective",
     "resolve_sensitive_features",
+    "signed_gaps",
 ]

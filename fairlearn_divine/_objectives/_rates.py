@@ -31,7 +31,7 @@ import numpy as np
 
 from ._base import EvaluationFunction
 
-__all__ = ["RATES", "AGGREGATES", "Rate", "RateObjective"]
+__all__ = ["RATES", "AGGREGATES", "Rate", "RateObjective", "SignedGap", "signed_gaps"]
 
 
 class Rate:
@@ -280,3 +280,87 @@ class RateObjective(EvaluationFunction):
     def value_and_gradient(self, y_true, proba, *, sensitive_features=None):
         parts = self._parts(y_true, proba, sensitive_features)
         return self._value(parts), self._gradient(y_true, proba, parts)
+
+
+class SignedGap(EvaluationFunction):
+    """The signed gap :math:`r_a - r_b` of one rate between two fixed groups ``a`` and ``b``.
+
+    Its value is the hard signed gap, its gradient that of the soft gap :math:`\\tilde r_a -
+    \\tilde r_b`. The first-order change it predicts for a removal can cross zero, where the
+    absolute gap the fairness metric reports starts to grow again (see
+    :meth:`RateObjective.signed_gaps`).
+    """
+
+    requires_sensitive_features = True
+    requires_binary = True
+
+    def __init__(self, rate, high, low):
+        self.rate, self.high, self.low = rate, int(high), int(low)
+        self.name = f"{rate.key}[{self.high}] - {rate.key}[{self.low}]"
+
+    def _rates(self, y_true, proba, groups):
+        if self.rate.condition is None:
+            cond = np.ones(len(y_true), dtype=bool)
+        else:
+            cond = y_true == self.rate.condition
+        hard, soft = _event_hard_soft(self.rate, y_true, proba)
+        out = []
+        for g in (self.high, self.low):
+            rows = cond & (groups == g)
+            if not rows.any():
+                raise ValueError(
+                    f"{self.name}: group code {g} has no rows for the {self.rate.description}."
+                )
+            out.append((hard[rows].mean(), rows, rows.sum()))
+        return out
+
+    def value(self, y_true, proba, *, sensitive_features=None):
+        (ra, _, _), (rb, _, _) = self._rates(y_true, proba, sensitive_features)
+        return float(ra - rb)
+
+    def gradient(self, y_true, proba, *, sensitive_features=None):
+        (_, rows_a, na), (_, rows_b, nb) = self._rates(y_true, proba, sensitive_features)
+        per_row = rows_a / na - rows_b / nb
+        grad = np.zeros_like(proba, dtype=float)
+        if self.rate.event in (0, 1):
+            grad[:, self.rate.event] = per_row
+        else:
+            sign = 1.0 if self.rate.event == "correct" else -1.0
+            grad[np.arange(len(y_true)), y_true] = sign * per_row
+        return grad
+
+
+def signed_gaps(objective, y_true, proba, groups):
+    """The signed gaps behind a between-groups difference objective, and how they combine.
+
+    Returns ``(gaps, combine)``: one :class:`SignedGap` per rate, between the groups with the
+    highest and the lowest hard rate at ``proba`` (ties by the soft rate), and a function that
+    maps the signed gap values to the objective's value (``combine(|g|)``); ``None`` for
+    objectives that are not a difference between groups.
+    """
+    if not (
+        isinstance(objective, RateObjective)
+        and objective.aggregate == "difference"
+        and objective.method == "between_groups"
+    ):
+        return None
+    gaps = []
+    for rate in objective.rates:
+        _, cond, g, _, _ = objective._rate_parts(rate, y_true, proba, groups)
+        hard, soft = _event_hard_soft(rate, y_true, proba)
+        n_groups = int(groups.max()) + 1
+        counts = np.bincount(g[cond], minlength=n_groups)
+        r = np.bincount(g[cond], weights=hard[cond], minlength=n_groups) / counts
+        s = np.bincount(g[cond], weights=soft[cond], minlength=n_groups) / counts
+        order = np.lexsort((s, r))
+        gaps.append(SignedGap(rate, order[-1], order[0]))
+
+    def combine(values):
+        a = np.abs(np.asarray(values, dtype=float))
+        if objective.combine == "sum":
+            return a.sum(axis=0)
+        if objective.combine == "mean":
+            return a.mean(axis=0)
+        return a.max(axis=0)
+
+    return gaps, combine
