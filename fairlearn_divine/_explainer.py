@@ -248,18 +248,7 @@ optional
         """
         X, y, m = self._check_samples(X, y)
         points = [_PointLoss(j) for j in range(m)]
-        result = training_point_importance(
-            self.estimator,
-            self.X_train,
-            self.y_train,
-            method=self.method,
-            objective=points,
-            X_eval=X,
-            y_eval=y,
-            sample_weight=self.sample_weight,
-            progress=progress,
-            **self.method_options,
-        )
+        result = self._importance(points, X, y, None, progress)
         return self._explanation(
             np.atleast_2d(result.scores),
             np.asarray(result.baseline, dtype=float),
@@ -331,19 +320,7 @@ optional
         else:
             sensitive_features = resolve_sensitive_features(sensitive_features, X)
             encode_sensitive_features(sensitive_features, m)  # the length, named
-        result = training_point_importance(
-            self.estimator,
-            self.X_train,
-            self.y_train,
-            method=self.method,
-            objective=f,
-            X_eval=X,
-            y_eval=y,
-            sensitive_features_eval=sensitive_features,
-            sample_weight=self.sample_weight,
-            progress=progress,
-            **self.method_options,
-        )
+        result = self._importance(f, X, y, sensitive_features, progress)
         return self._explanation(
             np.atleast_2d(result.scores),
             np.atleast_1d(np.asarray(result.baseline, dtype=float)),
@@ -387,6 +364,22 @@ optional
             feature_names=[f"train point {p}" for p in self.point_names],
             output_names=description,
             instance_names=[str(v) for v in instance_names],
+        )
+
+    def _importance(self, objective, X, y, sensitive_features, progress):
+        """Importance of the training points for ``objective`` evaluated on ``(X, y)``."""
+        return training_point_importance(
+            self.estimator,
+            self.X_train,
+            self.y_train,
+            method=self.method,
+            objective=objective,
+            X_eval=X,
+            y_eval=y,
+            sensitive_features_eval=sensitive_features,
+            sample_weight=self.sample_weight,
+            progress=progress,
+            **self.method_options,
         )
 
     def explain_global(
