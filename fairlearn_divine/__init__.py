@@ -6,7 +6,7 @@ a cost ``f``; positive means point *i* helps, negative means it is harmful.
 
 from ._forcing import ForcingSubset, minimal_forcing_subset, minimal_forcing_subsets
 from ._importance import ImportanceResult, training_point_importance
-from ._mitigation import InfluentialPointRemover, removal_curve
+from ._mitigation import InfluentialPointRemover, RemovalCurve, removal_curve
 from ._models import DifferentiableModel
 from ._objectives import EvaluationFunction, make_evaluation_function, make_metric_frame_objective
 from ._selection import (
@@ -27,6 +27,7 @@ __all__ = [
     "ForcingSubset",
     "ImportanceResult",
     "InfluentialPointRemover",
+    "RemovalCurve",
     "__version__",
     "make_evaluation_function",
     "make_metric_frame_objective",

@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._core.parallel import parallel_map
 from ._core.refit import EstimatorRefitter, predict_proba_aligned
-from ._core.results import row_index
+from ._core.results import Result, row_index
 from ._core.validation import n_rows, take
 from ._importance import training_point_importance
 from ._objectives import (
@@ -47,7 +47,7 @@ from ._objectives import (
 )
 from ._selection import diversity_features, select_diverse
 
-__all__ = ["InfluentialPointRemover", "removal_curve"]
+__all__ = ["InfluentialPointRemover", "RemovalCurve", "removal_curve"]
 
 MODES = ("remove", "downweight")
 
@@ -571,6 +571,29 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 STRATEGIES = ("influence", "divine", "diversity_only", "random")
 
 
+class RemovalCurve(Result):
+    """Result of :func:`removal_curve` (see its Returns section)."""
+
+    _summary = ("objective", "baseline_accuracy", "baseline_unfairness", "harmful_fraction")
+
+    def to_frame(self):
+        """Per training row, indexed like ``X``: its ``score`` and, per strategy, its rank in
+        that strategy's removal order (``<strategy>_rank``, 0 = removed first; missing when
+        the row is beyond the curve's largest fraction)."""
+        import pandas as pd
+
+        n = len(self["scores"])
+        data = {"score": np.asarray(self["scores"], dtype=float)}
+        for name, order in self["orders"].items():
+            rank = np.full(n, np.nan)
+            rank[np.asarray(order, dtype=np.intp)] = np.arange(len(order))
+            data[f"{name}_rank"] = pd.array(
+                np.where(np.isnan(rank), -1, rank).astype(int), dtype="Int64"
+            )
+            data[f"{name}_rank"][np.isnan(rank)] = pd.NA
+        return pd.DataFrame(data, index=self["index"])
+
+
 def _refit_and_measure(refitter, drop, ctx):
     model = refitter.fit_without(drop)
     proba = predict_proba_aligned(model, ctx.X, ctx.classes)
@@ -621,11 +644,13 @@ def removal_curve(
 
     Returns
     -------
-    Bunch
-        ``fractions``, ``accuracy`` and ``unfairness`` (dicts: strategy -> array),
-        ``baseline_accuracy``, ``baseline_unfairness``, ``harmful_fraction`` (the fraction at
-        which the harmful points run out: beyond it, influence removal takes helpful points),
-        ``orders`` (strategy -> removal order), ``scores``, ``objective``.
+    RemovalCurve
+        A dict with attribute access: ``fractions``, ``accuracy`` and ``unfairness`` (dicts:
+        strategy -> array), ``baseline_accuracy``, ``baseline_unfairness``,
+        ``harmful_fraction`` (the fraction at which the harmful points run out: beyond it,
+        influence removal takes helpful points), ``orders`` (strategy -> removal order, by
+        position), ``scores``, ``objective``, ``index`` (the row labels of ``X``);
+        ``to_frame()`` gives the per-row scores and removal ranks indexed like ``X``.
     """
     sensitive_features = resolve_sensitive_features(sensitive_features, X)
     sensitive_features_eval = resolve_sensitive_features(
@@ -735,7 +760,7 @@ def removal_curve(
     for (s, k), (acc, unf) in zip(jobs, values, strict=True):
         accuracy[s][k] = acc
         unfairness[s][k] = unf
-    return Bunch(
+    return RemovalCurve(
         fractions=fractions,
         accuracy=accuracy,
         unfairness=unfairness,
@@ -745,4 +770,5 @@ def removal_curve(
         orders=orders,
         scores=np.asarray(result.scores),
         objective=result.objective,
+        index=row_index(X, n),
     )

@@ -839,3 +839,21 @@ def test_stops_where_the_predicted_gap_is_smallest():
     assert remover.stopped_early_ and "widen the gap" in remover.stop_reason_
     assert remover.predicted_path_[0] > 0  # a removal could only open a gap
     # (where a gap crosses zero: tests/test_mitigation_bank.py, on the real Bank data)
+
+
+def test_removal_curve_rows_by_label():
+    """The curve's orders are positions; to_frame() gives each row's score and removal rank
+    per strategy, indexed like X (a shuffled DataFrame index round-trips)."""
+    import pandas as pd
+
+    X, y, sf = synthetic()
+    Xf = pd.DataFrame(X, index=np.random.default_rng(0).permutation(len(y)) + 1000)
+    curve = removal_curve(
+        lr(), Xf, y, sensitive_features=sf, strategies=("influence",), step=0.1, max_fraction=0.2
+    )
+    frame = curve.to_frame()
+    assert frame.index.equals(Xf.index)
+    np.testing.assert_allclose(frame["score"].to_numpy(), curve.scores)
+    first = int(curve.orders["influence"][0])
+    assert frame.loc[Xf.index[first], "influence_rank"] == 0
+    assert frame["influence_rank"].notna().sum() == len(curve.orders["influence"])
