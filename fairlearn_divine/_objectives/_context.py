@@ -119,6 +119,8 @@ class EvalContext:
             self.groups, self.group_names = encode_sensitive_features(
                 sensitive_features, n, argname="sensitive_features_eval"
             )
+        self._frame = sensitive_features
+        self._controlled = {}
         for f in objectives:
             if getattr(f, "requires_binary", False) and len(classes) != 2:
                 raise ValueError(
@@ -138,16 +140,30 @@ class EvalContext:
                         f"data has a single group: {self.group_names[0]!r}."
                     )
 
+    def groups_for(self, f):
+        """The group codes objective ``f`` takes: merged codes, or for an objective with
+        ``control_features`` an ``(n, 2)`` array of (control level, sensitive group) codes."""
+        control = getattr(f, "control_features", None)
+        if control is None or self.groups is None:
+            return self.groups
+        key = tuple(control)
+        if key not in self._controlled:
+            self._controlled[key] = _control_codes(self._frame, key, len(self.y_idx), f.name)
+        return self._controlled[key]
+
     def values(self, proba):
         """Values of every objective for the probabilities ``proba`` on the evaluation data."""
         return np.array(
-            [f.value(self.y_idx, proba, sensitive_features=self.groups) for f in self.objectives]
+            [
+                f.value(self.y_idx, proba, sensitive_features=self.groups_for(f))
+                for f in self.objectives
+            ]
         )
 
     def values_and_gradients(self, proba):
         """Values and gradients (with respect to ``proba``) of every objective."""
         pairs = [
-            f.value_and_gradient(self.y_idx, proba, sensitive_features=self.groups)
+            f.value_and_gradient(self.y_idx, proba, sensitive_features=self.groups_for(f))
             for f in self.objectives
         ]
         return np.array([v for v, _ in pairs]), [g for _, g in pairs]
@@ -155,3 +171,28 @@ class EvalContext:
     def accuracy(self, proba):
         """Accuracy of the predicted labels (argmax of ``proba``) on the evaluation data."""
         return float(np.mean(np.argmax(proba, axis=1) == self.y_idx))
+
+
+def _control_codes(frame, control, n, name):
+    """(control level, sensitive group) codes from the sensitive-features columns."""
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    if not isinstance(frame, pd.DataFrame):
+        arr = np.asarray(frame)
+        frame = pd.DataFrame(arr.reshape(len(arr), -1))
+    cols = list(frame.columns)
+    missing = [c for c in control if c not in cols]
+    if missing:
+        raise ValueError(
+            f"Objective {name!r}: control_features {missing} are not columns of the sensitive "
+            f"features (columns {cols}); pass the control columns with the sensitive ones."
+        )
+    rest = [c for c in cols if c not in control]
+    if not rest:
+        raise ValueError(
+            f"Objective {name!r}: every sensitive-features column is a control feature; at "
+            "least one sensitive column must remain."
+        )
+    control_codes, _ = encode_sensitive_features(frame[list(control)], n)
+    groups, _ = encode_sensitive_features(frame[rest], n)
+    return np.column_stack([control_codes, groups]).astype(np.intp)

@@ -78,7 +78,10 @@ class _MetricFrameValue(EvaluationFunction):
     requires_sensitive_features = True
     requires_binary = True
 
-    def __init__(self, name, metrics, aggregate, method, combine, greater_is_better):
+    def __init__(
+        self, name, metrics, aggregate, method, combine, greater_is_better, control_features=None
+    ):
+        self.control_features = None if control_features is None else tuple(control_features)
         self.name = name
         self.metrics = metrics
         self.aggregate = aggregate
@@ -90,22 +93,33 @@ class _MetricFrameValue(EvaluationFunction):
         from fairlearn.metrics import MetricFrame
 
         y_pred = np.argmax(proba, axis=1)
+        codes = np.asarray(sensitive_features)
+        control = None
+        if codes.ndim == 2:  # (control level, sensitive group)
+            control, codes = codes[:, 0], codes[:, 1]
         mf = MetricFrame(
             metrics=self.metrics,
             y_true=y_true,
             y_pred=y_pred,
-            sensitive_features=sensitive_features,
+            sensitive_features=codes,
+            control_features=control,
         )
         if self.aggregate in ("difference", "ratio"):
             result = getattr(mf, self.aggregate)(method=self.method)
         else:
             result = getattr(mf, self.aggregate)()
-        values = np.atleast_1d(np.asarray(result, dtype=float))
+        # one row per control level (a single row without control features), one column per
+        # metric: combine the metrics, then take the worst level
+        values = np.asarray(result, dtype=float)
+        values = values.reshape(-1, 1) if control is not None and values.ndim == 1 else values
+        values = np.atleast_2d(values)
         if self.combine == "sum":
-            return float(values.sum())
-        if self.combine == "mean":
-            return float(values.mean())
-        return float(values.min() if self.greater_is_better else values.max())
+            per_level = values.sum(axis=1)
+        elif self.combine == "mean":
+            per_level = values.mean(axis=1)
+        else:
+            per_level = values.min(axis=1) if self.greater_is_better else values.max(axis=1)
+        return float(per_level.min() if self.greater_is_better else per_level.max())
 
     def gradient(self, y_true, proba, *, sensitive_features=None):
         raise NotImplementedError(
@@ -129,6 +143,7 @@ def make_metric_frame_objective(
     method="between_groups",
     combine="max",
     greater_is_better=None,
+    control_features=None,
     name=None,
 ):
     """An objective from a fairlearn ``MetricFrame`` recipe: base metrics and an aggregation.
@@ -154,6 +169,11 @@ def make_metric_frame_objective(
         Orientation of the value. Default: False for differences, True for ratios; for
         ``group_max`` / ``group_min`` inferred from the rates (True for TPR, TNR, accuracy) and
         required when it cannot be (selection rate, unknown metrics).
+    control_features : str or list of str (or int positions), optional
+        Columns of the sensitive features (pass them together, e.g. as a DataFrame or column
+        names of X) that are MetricFrame's ``control_features``: the aggregate is computed
+        within each control level, as ``MetricFrame(..., control_features=...)`` does, and the
+        objective is the worst level's value (the largest cost, or the smallest ratio).
     name : str, optional
 
     Returns
@@ -187,6 +207,8 @@ def make_metric_frame_objective(
         )
     if name is None:
         name = f"{'+'.join(named)}_{aggregate}"
+    if isinstance(control_features, str | int):
+        control_features = [control_features]
     keys = [_rate_of(m) for m in named.values()]
     if all(k is not None for k in keys):
         return RateObjective(
@@ -196,6 +218,7 @@ def make_metric_frame_objective(
             method=method,
             combine=combine,
             greater_is_better=greater_is_better,
+            control_features=control_features,
         )
     if greater_is_better is None:
         if aggregate in ("difference", "ratio"):
@@ -212,6 +235,7 @@ def make_metric_frame_objective(
         method,
         combine,
         greater_is_better,
+        control_features,
     )
 
 

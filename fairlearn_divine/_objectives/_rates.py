@@ -103,6 +103,10 @@ class RateObjective(EvaluationFunction):
     greater_is_better : bool, optional
         Orientation of the value (default: lower is better, except for ratios and for
         ``group_max`` / ``group_min`` of rates where higher is better).
+    control_features : sequence of column names (or positions), optional
+        Columns of the sensitive features that are MetricFrame's ``control_features``: the
+        aggregate is taken within each control level (as ``MetricFrame(...,
+        control_features=...)`` does) and the value is the worst level's.
 
     Notes
     -----
@@ -123,7 +127,9 @@ class RateObjective(EvaluationFunction):
         method="between_groups",
         combine="max",
         greater_is_better=None,
+        control_features=None,
     ):
+        self.control_features = None if control_features is None else tuple(control_features)
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}.")
         if method not in METHODS:
@@ -272,14 +278,37 @@ class RateObjective(EvaluationFunction):
         return grad
 
     def value(self, y_true, proba, *, sensitive_features=None):
+        if np.ndim(sensitive_features) == 2:
+            return self._controlled(y_true, proba, sensitive_features, gradient=False)[0]
         return self._value(self._parts(y_true, proba, sensitive_features))
 
     def gradient(self, y_true, proba, *, sensitive_features=None):
-        return self._gradient(y_true, proba, self._parts(y_true, proba, sensitive_features))
+        return self.value_and_gradient(y_true, proba, sensitive_features=sensitive_features)[1]
 
     def value_and_gradient(self, y_true, proba, *, sensitive_features=None):
+        if np.ndim(sensitive_features) == 2:
+            return self._controlled(y_true, proba, sensitive_features, gradient=True)
         parts = self._parts(y_true, proba, sensitive_features)
         return self._value(parts), self._gradient(y_true, proba, parts)
+
+    def _controlled(self, y_true, proba, codes, *, gradient):
+        """With control features (``codes`` = (control level, group) per row): the value
+        within each control level, as MetricFrame's per-level aggregate, and the worst level."""
+        control, groups = codes[:, 0], codes[:, 1]
+        levels = []
+        for level in np.unique(control):
+            rows = control == level
+            _, g = np.unique(groups[rows], return_inverse=True)
+            parts = self._parts(y_true[rows], proba[rows], g)
+            levels.append((self._value(parts), rows, parts))
+        values = np.array([v for v, _, _ in levels])
+        k = int(np.argmin(values) if self.greater_is_better else np.argmax(values))
+        if not gradient:
+            return float(values[k]), None
+        _, rows, parts = levels[k]
+        grad = np.zeros_like(proba, dtype=float)
+        grad[rows] = self._gradient(y_true[rows], proba[rows], parts)
+        return float(values[k]), grad
 
 
 class SignedGap(EvaluationFunction):
