@@ -107,8 +107,13 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         The cost ``f`` whose harmful points are removed.
     method : str, default="influence"
         Importance method (see :func:`~fairlearn_divine.training_point_importance`).
-    fraction : float in (0, 1), default=0.05
-        Fraction of the (scored) training points to remove at most.
+    fraction : float in (0, 1) or "auto", default=0.05
+        Fraction of the (scored) training points to remove at most. ``"auto"`` chooses it on
+        the validation data: the removal order is computed once, and of its prefixes of
+        0, 0.5, 1, 2, 5, 10 and 20% (cut where ``stop_at_predicted_minimum`` stops) the one
+        whose refit has the best hard metric on validation, among those losing at most
+        ``max_accuracy_loss`` of validation accuracy, is kept (``fraction_``, ``auto_path_``).
+        Needs validation data (``X_val`` or ``validation_fraction``).
     diversity : None or str, default=None
         ``None`` removes the most harmful points; a diversity name (``"sum_redundancy"``,
         ``"facility_location"``, ``"mmd"``) removes a diverse harmful set chosen by
@@ -129,6 +134,9 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         keep the unmitigated model and warn. The scores are first-order estimates of a smooth
         surrogate, so removal can overshoot; this never returns a model that is worse on the
         data it is judged on.
+    max_accuracy_loss : float in [0, 1], default=0.01
+        For ``fraction="auto"``: the largest drop of validation accuracy (1 = 100 points)
+        a chosen amount may cost.
     stop_at_predicted_minimum : bool, default=True
         For a between-groups difference (equal opportunity, equalized odds, demographic parity,
         equal accuracy, a ``difference`` MetricFrame recipe): follow the *signed* gaps behind
@@ -171,6 +179,11 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         by ``validated_on_`` (None when nothing was removed).
     validated_on_ : str
         ``"X_val"``, ``"held-out validation_fraction"`` or ``"training data"``.
+    fraction_ : float
+        The fraction used (the chosen one for ``fraction="auto"``).
+    auto_path_ : list of dict or None
+        For ``fraction="auto"``: per amount tried, ``fraction``, ``n_removed`` and the
+        validation ``value`` of ``f`` and ``accuracy`` of its refit.
     predicted_path_ : list of float
         With ``stop_at_predicted_minimum``: the metric predicted after each removal of the
         removal order (first order, on the scoring data), up to the budget.
@@ -203,6 +216,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         validation_fraction=None,
         keep_original_if_worse=True,
         stop_at_predicted_minimum=True,
+        max_accuracy_loss=0.01,
         random_state=None,
     ):
         self.estimator = estimator
@@ -216,6 +230,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.validation_fraction = validation_fraction
         self.keep_original_if_worse = keep_original_if_worse
         self.stop_at_predicted_minimum = stop_at_predicted_minimum
+        self.max_accuracy_loss = max_accuracy_loss
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -240,8 +255,16 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 
     def _check_params(self):
         f = self.fraction
-        if not (isinstance(f, numbers.Real) and not isinstance(f, bool) and 0 < f < 1):
-            raise ValueError(f"fraction must be a float in (0, 1), got {f!r}.")
+        auto = isinstance(f, str) and f == "auto"
+        if not auto and not (
+            isinstance(f, numbers.Real) and not isinstance(f, bool) and 0 < f < 1
+        ):
+            raise ValueError(f"fraction must be a float in (0, 1) or 'auto', got {f!r}.")
+        if auto and self.recalculate is not None:
+            raise ValueError("fraction='auto' scores once: it does not combine with recalculate.")
+        a = self.max_accuracy_loss
+        if not (isinstance(a, numbers.Real) and not isinstance(a, bool) and 0 <= a <= 1):
+            raise ValueError(f"max_accuracy_loss must be a float in [0, 1], got {a!r}.")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
         r = self.recalculate
@@ -308,6 +331,11 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 "Give either X_val (with y_val) or validation_fraction, not both: "
                 f"validation_fraction={self.validation_fraction!r}."
             )
+        if self.fraction == "auto" and X_val is None and self.validation_fraction is None:
+            raise ValueError(
+                "fraction='auto' chooses the amount on validation data: pass X_val, y_val "
+                "(and sensitive_features_val) to fit, or set validation_fraction."
+            )
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together.")
         if X_val is not None and len(y_val) != n_rows(X_val):
@@ -352,19 +380,15 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             X, y, sensitive_features, weights, inner_params, validation
         )
 
-        keep = np.zeros(n, dtype=bool)
-        keep[fit_rows] = True
-        final_weights = weights.copy()
-        if self.mode == "remove":
-            keep[removed] = False
-        elif len(removed):
-            harm = -self.scores_[removed]
-            final_weights[removed] = weights[removed] * (1.0 - harm / harm.max())
-        rows = np.flatnonzero(keep)
-        weighted = "sample_weight" in inner_params or (self.mode == "downweight" and len(removed))
-        self.estimator_ = self._refitter(
-            X, y, inner_params, final_weights if weighted else None
-        ).fit(rows)
+        self.fraction_ = self.fraction
+        self.auto_path_ = None
+        if self.fraction == "auto":
+            removed = self._choose_amount(
+                X, y, removed, fit_rows, weights, inner_params, objective, original, validation
+            )
+        self.estimator_, rows, final_weights = self._refit_without(
+            X, y, removed, fit_rows, weights, inner_params
+        )
         self.kept_original_ = False
         self.validation_value_ = self.original_validation_value_ = None
         self.validated_on_ = validation[3]
@@ -381,6 +405,52 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.sample_indices_ = rows
         self.sample_weight_ = final_weights[rows]
         return self
+
+    def _refit_without(self, X, y, removed, fit_rows, weights, inner_params):
+        """The estimator refitted on ``fit_rows`` without (or down-weighting) ``removed``."""
+        keep = np.zeros(n_rows(X), dtype=bool)
+        keep[fit_rows] = True
+        final_weights = weights.copy()
+        if self.mode == "remove":
+            keep[removed] = False
+        elif len(removed):
+            harm = -self.scores_[removed]
+            final_weights[removed] = weights[removed] * (1.0 - harm / harm.max())
+        rows = np.flatnonzero(keep)
+        weighted = "sample_weight" in inner_params or (self.mode == "downweight" and len(removed))
+        model = self._refitter(X, y, inner_params, final_weights if weighted else None).fit(rows)
+        return model, rows, final_weights
+
+    def _choose_amount(
+        self, X, y, order, fit_rows, weights, inner_params, objective, original, validation
+    ):
+        """``fraction="auto"``: the prefix of the removal order whose refit has the best hard
+        metric on the validation data, among those that lose at most ``max_accuracy_loss`` of
+        validation accuracy (the unmitigated model is a candidate: nothing removed)."""
+        X_v, y_v, sf_v, _ = validation
+        ctx = EvalContext([objective], original.classes_, X_v, y_v, sf_v)
+        sign = -1.0 if getattr(objective, "greater_is_better", False) else 1.0
+
+        def measure(model):
+            proba = predict_proba_aligned(model, X_v, ctx.classes)
+            return float(ctx.values(proba)[0]), ctx.accuracy(proba)
+
+        n_score = len(fit_rows)
+        sizes = sorted({min(len(order), int(np.floor(f * n_score))) for f in AUTO_FRACTIONS})
+        value0, acc0 = measure(original)
+        path = [(0.0, 0, value0, acc0)]
+        for k in sizes:
+            if k == 0 or k == path[-1][1]:
+                continue
+            model, _, _ = self._refit_without(X, y, order[:k], fit_rows, weights, inner_params)
+            path.append((k / n_score, k, *measure(model)))
+        allowed = [p for p in path if p[3] >= acc0 - self.max_accuracy_loss]
+        best = min(allowed, key=lambda p: (sign * p[2], p[1]))
+        self.auto_path_ = [
+            {"fraction": f, "n_removed": k, "value": v, "accuracy": a} for f, k, v, a in path
+        ]
+        self.fraction_ = best[0]
+        return np.asarray(order[: best[1]], dtype=np.intp)
 
     def _compare_with_original(self, objective, original, validation):
         """The hard value of f for the refitted and the unmitigated model on the validation data
@@ -464,7 +534,8 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             )
         else:
             validation = (X, y, sf, "training data")
-        budget = int(np.floor(self.fraction * len(score_rows)))
+        largest = max(AUTO_FRACTIONS) if self.fraction == "auto" else self.fraction
+        budget = int(np.floor(largest * len(score_rows)))
         original = None
         self.predicted_path_ = []
         step = budget if self.recalculate is None else self.recalculate
@@ -569,6 +640,8 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 
 
 STRATEGIES = ("influence", "divine", "diversity_only", "random")
+#: The amounts fraction="auto" tries (each a prefix of one removal order).
+AUTO_FRACTIONS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 class RemovalCurve(Result):

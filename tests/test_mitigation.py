@@ -119,6 +119,7 @@ def test_init_only_stores_parameters():
         validation_fraction=0.3,
         keep_original_if_worse=False,
         stop_at_predicted_minimum=False,
+        max_accuracy_loss=0.02,
         random_state=7,
     )
     inner = LogisticRegression(C=3.0)
@@ -857,3 +858,32 @@ def test_removal_curve_rows_by_label():
     first = int(curve.orders["influence"][0])
     assert frame.loc[Xf.index[first], "influence_rank"] == 0
     assert frame["influence_rank"].notna().sum() == len(curve.orders["influence"])
+
+
+def test_fraction_auto_chooses_the_amount_on_validation():
+    """fraction='auto': prefixes of one removal order are refitted and measured on the
+    validation data; the kept amount has the best hard metric among those within
+    max_accuracy_loss (nothing removed is a candidate), checked with own refits."""
+    X, y, sf = synthetic()
+    Xv, yv, sfv = X[::3], y[::3], sf[::3]
+    remover = InfluentialPointRemover(
+        lr(), fraction="auto", keep_original_if_worse=False, stop_at_predicted_minimum=False
+    )
+    remover.fit(X, y, sensitive_features=sf, X_val=Xv, y_val=yv, sensitive_features_val=sfv)
+    path = remover.auto_path_
+    assert path[0]["n_removed"] == 0 and len(path) >= 2
+    acc0 = path[0]["accuracy"]
+    allowed = [p for p in path if p["accuracy"] >= acc0 - 0.01]
+    best = min(allowed, key=lambda p: (p["value"], p["n_removed"]))
+    assert len(remover.removed_indices_) == best["n_removed"]
+    assert remover.fraction_ == pytest.approx(best["n_removed"] / len(y))
+    own = lr().fit(
+        np.delete(X, remover.removed_indices_, 0), np.delete(y, remover.removed_indices_)
+    )
+    np.testing.assert_allclose(remover.predict_proba(Xv), own.predict_proba(Xv), rtol=1e-7)
+    with pytest.raises(ValueError, match="validation data"):
+        InfluentialPointRemover(lr(), fraction="auto").fit(X, y, sensitive_features=sf)
+    with pytest.raises(ValueError, match="recalculate"):
+        InfluentialPointRemover(lr(), fraction="auto", recalculate=2).fit(
+            X, y, sensitive_features=sf, X_val=Xv, y_val=yv, sensitive_features_val=sfv
+        )
