@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._core.refit import predict_proba_aligned
 from .._core.validation import encode_labels
 
 __all__ = ["EvalContext", "encode_sensitive_features", "resolve_sensitive_features"]
@@ -171,6 +172,12 @@ class EvalContext:
     def accuracy(self, proba):
         """Accuracy of the predicted labels (argmax of ``proba``) on the evaluation data."""
         return float(np.mean(np.argmax(proba, axis=1) == self.y_idx))
+
+    def measure(self, model):
+        """``(accuracy, values)`` of a fitted estimator on the evaluation data: its accuracy
+        and the (hard) value of every objective."""
+        proba = predict_proba_aligned(model, self.X, self.classes)
+        return self.accuracy(proba), self.values(proba)
 
 
 def _control_codes(frame, control, n, name):

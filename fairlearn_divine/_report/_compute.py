@@ -10,21 +10,16 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 
-from .._core.refit import EstimatorRefitter, predict_proba_aligned
+from .._core.refit import EstimatorRefitter
 from .._objectives import EvalContext, resolve_objective
 from .._selection import diversity_features
 from .._version import __version__
 
-__all__ = ["numeric_features", "run_audit"]
+__all__ = ["run_audit"]
 
 
 def _noop(message):
     pass
-
-
-def numeric_features(model, X):
-    """The numeric inputs of the model's last step: a pipeline's transformed X, or X itself."""
-    return diversity_features(model, X, argname="X")
 
 
 def _group_labels(sensitive_features):
@@ -83,8 +78,8 @@ def _num(value):
 def _hard_metric(model, X, y, sensitive_features, objective):
     """(accuracy, hard value of the objective) of a fitted model on (X, y), as the package."""
     ctx = EvalContext([resolve_objective(objective)], model.classes_, X, y, sensitive_features)
-    proba = predict_proba_aligned(model, ctx.X, ctx.classes)
-    return ctx.accuracy(proba), float(ctx.values(proba)[0])
+    accuracy, values = ctx.measure(model)
+    return accuracy, float(values[0])
 
 
 def _refit_without(refitter, X, y, sensitive_features, drop, objective):
@@ -220,7 +215,7 @@ def run_audit(
         baseline = np.atleast_1d(result.baseline)
 
         progress(f"selecting {n_points} DIVINE points (harmful for {objective})")
-        Z = numeric_features(model, X)
+        Z = diversity_features(model, X, argname="X")  # the model's own numeric features
         selection = select_diverse_influential(
             model,
             X,
