@@ -382,13 +382,17 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 
         self.fraction_ = self.fraction
         self.auto_path_ = None
+        fitted = None
         if self.fraction == "auto":
-            removed = self._choose_amount(
+            removed, fitted = self._choose_amount(
                 X, y, removed, fit_rows, weights, inner_params, objective, original, validation
             )
-        self.estimator_, rows, final_weights = self._refit_without(
-            X, y, removed, fit_rows, weights, inner_params
-        )
+        if fitted is None and not len(removed) and original is not None:
+            # nothing removed: the model the points were scored with is that refit already
+            fitted = original, np.asarray(fit_rows), weights
+        if fitted is None:
+            fitted = self._refit_without(X, y, removed, fit_rows, weights, inner_params)
+        self.estimator_, rows, final_weights = fitted
         self.kept_original_ = False
         self.validation_value_ = self.original_validation_value_ = None
         self.validated_on_ = validation[3]
@@ -430,35 +434,32 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         X_v, y_v, sf_v, _ = validation
         ctx = EvalContext([objective], original.classes_, X_v, y_v, sf_v)
         sign = -1.0 if getattr(objective, "greater_is_better", False) else 1.0
-
-        def measure(model):
-            proba = predict_proba_aligned(model, X_v, ctx.classes)
-            return float(ctx.values(proba)[0]), ctx.accuracy(proba)
-
         n_score = len(fit_rows)
         sizes = sorted({min(len(order), int(np.floor(f * n_score))) for f in AUTO_FRACTIONS})
-        value0, acc0 = measure(original)
-        path = [(0.0, 0, value0, acc0)]
+        acc0, values0 = ctx.measure(original)
+        path = [(0.0, 0, float(values0[0]), acc0)]
+        best, best_fit = path[0], None  # the refit of the best amount, kept for fit()
         for k in sizes:
             if k == 0 or k == path[-1][1]:
                 continue
-            model, _, _ = self._refit_without(X, y, order[:k], fit_rows, weights, inner_params)
-            path.append((k / n_score, k, *measure(model)))
-        allowed = [p for p in path if p[3] >= acc0 - self.max_accuracy_loss]
-        best = min(allowed, key=lambda p: (sign * p[2], p[1]))
+            fitted = self._refit_without(X, y, order[:k], fit_rows, weights, inner_params)
+            acc, values = ctx.measure(fitted[0])
+            path.append((k / n_score, k, float(values[0]), acc))
+            if acc >= acc0 - self.max_accuracy_loss and sign * path[-1][2] < sign * best[2]:
+                best, best_fit = path[-1], fitted  # ties keep the smaller amount
         self.auto_path_ = [
             {"fraction": f, "n_removed": k, "value": v, "accuracy": a} for f, k, v, a in path
         ]
         self.fraction_ = best[0]
-        return np.asarray(order[: best[1]], dtype=np.intp)
+        return np.asarray(order[: best[1]], dtype=np.intp), best_fit
 
     def _compare_with_original(self, objective, original, validation):
         """The hard value of f for the refitted and the unmitigated model on the validation data
         (or the training data); keep the unmitigated one when the refit is worse."""
         X_v, y_v, sf_v, where = validation
         ctx = EvalContext([objective], original.classes_, X_v, y_v, sf_v)
-        new = float(ctx.values(predict_proba_aligned(self.estimator_, X_v, ctx.classes))[0])
-        old = float(ctx.values(predict_proba_aligned(original, X_v, ctx.classes))[0])
+        new = float(ctx.measure(self.estimator_)[1][0])
+        old = float(ctx.measure(original)[1][0])
         self.validation_value_, self.original_validation_value_ = new, old
         worse = new < old if getattr(objective, "greater_is_better", False) else new > old
         if worse and self.keep_original_if_worse:
@@ -668,9 +669,8 @@ class RemovalCurve(Result):
 
 
 def _refit_and_measure(refitter, drop, ctx):
-    model = refitter.fit_without(drop)
-    proba = predict_proba_aligned(model, ctx.X, ctx.classes)
-    return ctx.accuracy(proba), float(ctx.values(proba)[0])
+    accuracy, values = ctx.measure(refitter.fit_without(drop))
+    return accuracy, float(values[0])
 
 
 def removal_curve(
@@ -813,9 +813,8 @@ def removal_curve(
     ctx = EvalContext(
         [resolve_objective(objective)], model.classes_, X_eval, y_eval, sensitive_features_eval
     )
-    proba0 = predict_proba_aligned(model, ctx.X, ctx.classes)
-    base_acc = ctx.accuracy(proba0)
-    base_unf = float(ctx.values(proba0)[0])
+    base_acc, base_values = ctx.measure(model)
+    base_unf = float(base_values[0])
     jobs = [(s, k) for s in orders for k in range(len(fractions))]
     results, _ = parallel_map(
         lambda part: [
