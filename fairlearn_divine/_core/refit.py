@@ -184,7 +184,6 @@ class EstimatorRefitter:
         self.sample_weight = None if sample_weight is None else np.asarray(sample_weight, float)
         self.fit_params = dict(fit_params or {})
         self.n = n_rows(X)
-        self.n_classes = len(np.unique(self.y))
         self.warm = bool(warm_start) and warm_start_is_exact(estimator)
         self._template = clone(estimator)
         if self.warm:

@@ -165,14 +165,18 @@ class _Verifier:
             self.model = None
 
     def refit(self, keep):
-        """Refit without the removed rows; returns (probabilities at x, a restart state)."""
+        """Refit without the removed rows.
+
+        Returns the probabilities at x and ``restart``: a function giving the (view, x in its
+        feature space, parameters) to continue the search from (built only when asked for).
+        """
         self.n_refits += 1
         if self.newton:
             theta = self.refitter.solve(np.flatnonzero(keep), self.theta)
             self.theta = theta
             view = self.refitter.view
             proba = view.predict_proba_features(self.zx, theta)[0]
-            return proba, (view, self.zx, theta)
+            return proba, lambda: (view, self.zx, theta)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model = self.refitter.fit(keep, warm_from=self.model)
@@ -184,10 +188,6 @@ class _Verifier:
             return view, view.transform(self.x_row), None  # a refitted pipeline maps x anew
 
         return proba, restart
-
-    @staticmethod
-    def state(restart):
-        return restart() if callable(restart) else restart
 
 
 class _Search:
@@ -246,7 +246,7 @@ class _Search:
                 obj.remove(i)
             else:
                 _, restart = verifier.refit(self.keep)
-                self.restart(*verifier.state(restart))
+                self.restart(*restart())
         return _MAX_SIZE
 
     def trim(self, verifier, proba):
@@ -469,7 +469,7 @@ def minimal_forcing_subset(
             if len(search.selected) >= max_size:
                 reason = _MAX_SIZE
                 break
-            search.restart(*verifier.state(restart))  # continue from the refit
+            search.restart(*restart())  # continue from the refit
     finally:
         bar.close()
     if not verify:
