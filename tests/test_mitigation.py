@@ -97,8 +97,11 @@ _NOT_WEIGHT_EQUIVALENT = {
         InfluentialPointRemover(
             LogisticRegression(), objective="log_loss", mode="downweight", fraction=0.1
         ),
+        InfluentialPointRemover(
+            LogisticRegression(), objective="log_loss", mode="reweigh", fraction=0.1
+        ),
     ],
-    expected_failed_checks=lambda est: _NOT_WEIGHT_EQUIVALENT if est.mode == "downweight" else {},
+    expected_failed_checks=lambda est: _NOT_WEIGHT_EQUIVALENT if est.mode != "remove" else {},
 )
 # with keep_original_if_worse=True (the default) a check's random data can make the refit worse
 # than the unmitigated model: the remover then keeps the original and says so
@@ -120,6 +123,8 @@ def test_init_only_stores_parameters():
         keep_original_if_worse=False,
         stop_at_predicted_minimum=False,
         max_accuracy_loss=0.02,
+        target=0.05,
+        max_loss_increase=0.001,
         random_state=7,
     )
     inner = LogisticRegression(C=3.0)
@@ -224,7 +229,7 @@ def test_grid_search_and_cross_validate_route_sensitive_features():
             np.testing.assert_array_equal(inner.removed_indices_, direct.removed_indices_)
 
 
-@pytest.mark.parametrize("mode", ["remove", "downweight"])
+@pytest.mark.parametrize("mode", ["remove", "downweight", "reweigh"])
 def test_pipeline_inside_the_remover_under_routing(mode):
     """Routing on, a Pipeline *inside* the remover, no sample weight from the user: fit,
     GridSearchCV and cross_validate used to fail with UnsetMetadataPassedError
@@ -251,7 +256,7 @@ def test_pipeline_inside_the_remover_under_routing(mode):
         assert np.all(np.isfinite(res["test_score"]))
 
 
-@pytest.mark.parametrize("mode", ["remove", "downweight"])
+@pytest.mark.parametrize("mode", ["remove", "downweight", "reweigh"])
 def test_sample_weight_routed_when_requested(mode):
     X, y, sf = synthetic()
     w = weights_for(len(y), seed=1)
@@ -270,6 +275,14 @@ def test_sample_weight_routed_when_requested(mode):
             removed = fitted.removed_indices_
             harm = -fitted.scores_[removed]
             expected_w[removed] = w[removed] * (1 - harm / harm.max())  # rows == all rows
+        if mode == "reweigh":
+            # the program's weights: each a share in (0, 1] of the caller's, lowered only for
+            # the rows it reports; the refit below checks they are the ones fitted with
+            share = fitted.sample_weight_ / w[rows]
+            assert np.all((share > 0) & (share <= 1 + 1e-12))
+            lowered = rows[share < 1 - 1e-12]
+            assert set(lowered) <= set(fitted.removed_indices_)
+            expected_w = fitted.sample_weight_
         np.testing.assert_allclose(fitted.sample_weight_, expected_w, rtol=1e-12)
         own = lr().fit(X[rows], y[rows], sample_weight=expected_w)
     np.testing.assert_allclose(fitted.estimator_.coef_, own.coef_, rtol=1e-6, atol=1e-9)

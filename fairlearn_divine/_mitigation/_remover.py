@@ -40,6 +40,7 @@ from .._core.validation import n_rows, take
 from .._importance import training_point_importance
 from .._objectives import (
     EvalContext,
+    group_gaps,
     resolve_objective,
     resolve_sensitive_features,
     signed_gaps,
@@ -48,9 +49,9 @@ from .._selection import diversity_features, select_diverse
 
 __all__ = ["MODES", "InfluentialPointRemover"]
 
-MODES = ("remove", "downweight")
+MODES = ("remove", "downweight", "reweigh")
 #: The amounts fraction="auto" tries (each a prefix of one removal order).
-AUTO_FRACTIONS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+AUTO_FRACTIONS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 def _estimator_has(attr):
@@ -109,11 +110,13 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     method : str, default="influence"
         Importance method (see :func:`~fairlearn_divine.training_point_importance`).
     fraction : float in (0, 1) or "auto", default=0.05
-        Fraction of the (scored) training points to remove at most. ``"auto"`` chooses it on
-        the validation data: the removal order is computed once, and of its prefixes of
-        0, 0.5, 1, 2, 5, 10 and 20% (cut where ``stop_at_predicted_minimum`` stops) the one
-        whose refit has the best hard metric on validation, among those losing at most
-        ``max_accuracy_loss`` of validation accuracy, is kept (``fraction_``, ``auto_path_``).
+        Fraction of the (scored) training points (of their weight, for ``"reweigh"``) to
+        remove at most. ``"auto"`` chooses it on the validation data: the removal order (the
+        weight program) is computed once, and of the amounts 0, 0.1, 0.2, 0.5, 1, 2, 5, 10 and
+        20% (cut where ``stop_at_predicted_minimum`` stops; for ``"reweigh"``, where a larger
+        budget gives the same weights) the one whose refit has the best hard metric on
+        validation, among those losing at most ``max_accuracy_loss`` of validation accuracy,
+        is kept (``fraction_``, ``auto_path_``); with ``target``, the smallest that reaches it.
         Needs validation data (``X_val`` or ``validation_fraction``).
     diversity : None or str, default=None
         ``None`` removes the most harmful points; a diversity name (``"sum_redundancy"``,
@@ -121,7 +124,14 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         :func:`~fairlearn_divine.select_diverse`.
     gamma : float or str, default="pairwise_distance"
         Trade-off for ``diversity``.
-    mode : {"remove", "downweight"}, default="remove"
+    mode : {"remove", "downweight", "reweigh"}, default="remove"
+        ``"remove"`` drops the selected points; ``"downweight"`` lowers their weight by their
+        harm (module docstring); ``"reweigh"`` chooses every point's weight in [0, 1] by a
+        linear program over first-order predictions on the validation data (Li & Liu 2022,
+        see :mod:`fairlearn_divine._mitigation._weights`): the predicted metric (``target``
+        and below counting as met) is minimised subject to the predicted validation log loss
+        rising by at most ``max_loss_increase`` and at most ``fraction`` of the weight
+        removed. The refit with those weights is what ``estimator_`` is.
     recalculate : int, optional
         Re-score after every ``recalculate`` removals (DIVINE appendix D.5.2).
     validation_fraction : float in (0, 1), optional
@@ -147,6 +157,17 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         removing past the point where a signed gap crosses zero widens it again, which a fixed
         ``fraction`` used to do. (The prediction ignores other groups overtaking the extreme
         ones; the refit is checked by ``keep_original_if_worse``.)
+    target : float, optional
+        The value of ``objective`` (as fairlearn computes it) that counts as fair enough.
+        With ``stop_at_predicted_minimum``, removal stops at the first prefix predicted to
+        reach it; ``mode="reweigh"`` removes only as much weight as it predicts is needed to
+        reach it; with ``fraction="auto"``, the *smallest* amount whose refit reaches it on
+        the validation data within ``max_accuracy_loss`` is kept (for ``"remove"`` and
+        ``"downweight"`` found by bisection on the prefix length, each step verified by a
+        refit), else the best amount, with a warning (``target_reached_``).
+    max_loss_increase : float >= 0 or None, default=0.0
+        For ``mode="reweigh"``: the largest first-order rise of the mean validation log loss
+        the weights may cost (0: none, Li & Liu's constraint); None: no constraint.
     random_state : int, RandomState or None
         For the validation split and the diversity bandwidth sample.
 
@@ -155,7 +176,8 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     estimator_ : classifier
         The estimator refitted on the kept rows (with the final weights).
     removed_indices_ : ndarray
-        Rows removed (or down-weighted), most harmful / first selected first (positions).
+        Rows removed (or down-weighted), most harmful / first selected first (positions); for
+        ``"reweigh"``, the rows whose weight was lowered, the most lowered first.
     removed_labels_ : pandas.Index
         The same rows by the row labels of ``X`` (its index for a DataFrame).
     sample_indices_ : ndarray
@@ -184,10 +206,19 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         The fraction used (the chosen one for ``fraction="auto"``).
     auto_path_ : list of dict or None
         For ``fraction="auto"``: per amount tried, ``fraction``, ``n_removed`` and the
-        validation ``value`` of ``f`` and ``accuracy`` of its refit.
+        validation ``value`` of ``f`` and ``accuracy`` of its refit (and, for
+        ``"reweigh"``, the ``predicted`` value of the weight program).
     predicted_path_ : list of float
         With ``stop_at_predicted_minimum``: the metric predicted after each removal of the
-        removal order (first order, on the scoring data), up to the budget.
+        removal order (first order, on the scoring data), up to the budget (empty for
+        ``"reweigh"``).
+    predicted_value_ : float or None
+        For ``"reweigh"``: the first-order prediction of ``f`` on the validation data for the
+        chosen weights (the weight program's :math:`F(\\delta)`); compare
+        ``validation_value_``, the refit's hard value.
+    target_reached_ : bool or None
+        With ``target``: whether ``estimator_``'s hard value of ``f`` on the validation data
+        reaches it.
     classes_, n_features_in_, feature_names_in_ :
         As fitted.
 
@@ -218,6 +249,8 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         keep_original_if_worse=True,
         stop_at_predicted_minimum=True,
         max_accuracy_loss=0.01,
+        target=None,
+        max_loss_increase=0.0,
         random_state=None,
     ):
         self.estimator = estimator
@@ -232,6 +265,8 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.keep_original_if_worse = keep_original_if_worse
         self.stop_at_predicted_minimum = stop_at_predicted_minimum
         self.max_accuracy_loss = max_accuracy_loss
+        self.target = target
+        self.max_loss_increase = max_loss_increase
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -278,6 +313,22 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             value = getattr(self, name)
             if not isinstance(value, bool | np.bool_):
                 raise ValueError(f"{name} must be True or False, got {value!r}.")
+        for name in ("target", "max_loss_increase"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool)
+                and np.isfinite(value)
+                and value >= 0
+            ):
+                raise ValueError(f"{name} must be None or a float >= 0, got {value!r}.")
+        if self.mode == "reweigh" and self.recalculate is not None:
+            raise ValueError("mode='reweigh' solves one program: it does not take recalculate.")
+        if self.mode == "reweigh" and self.diversity is not None:
+            raise ValueError(
+                f"mode='reweigh' chooses weights by a program, not a diverse set: "
+                f"diversity={self.diversity!r} must be None."
+            )
         resolve_objective(self.objective)  # unknown names fail here
 
     def fit(
@@ -377,17 +428,36 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         validation = None
         if X_val is not None:
             validation = (X_val, np.asarray(y_val), sensitive_features_val, "X_val")
-        removed, fit_rows, original, validation = self._select(
-            X, y, sensitive_features, weights, inner_params, validation
-        )
-
         self.fraction_ = self.fraction
         self.auto_path_ = None
+        self.predicted_value_ = None
         fitted = None
-        if self.fraction == "auto":
-            removed, fitted = self._choose_amount(
-                X, y, removed, fit_rows, weights, inner_params, objective, original, validation
+        if self.mode == "reweigh":
+            removed, fit_rows, original, validation, fitted = self._reweigh(
+                X, y, sensitive_features, weights, inner_params, validation, objective
             )
+        else:
+            removed, fit_rows, original, validation = self._select(
+                X, y, sensitive_features, weights, inner_params, validation
+            )
+            if self.fraction == "auto":
+                removed, fitted = self._choose_amount(
+                    lambda k: (
+                        k / len(fit_rows),
+                        removed[:k],
+                        self._refit_without(X, y, removed[:k], fit_rows, weights, inner_params),
+                    ),
+                    sorted(
+                        {
+                            min(len(removed), int(np.floor(f * len(fit_rows))))
+                            for f in AUTO_FRACTIONS
+                        }
+                    ),
+                    objective,
+                    original,
+                    validation,
+                    bisect=True,
+                )
         if fitted is None and not len(removed) and original is not None:
             # nothing removed: the model the points were scored with is that refit already
             fitted = original, np.asarray(fit_rows), weights
@@ -404,12 +474,25 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 removed = np.array([], dtype=np.intp)
                 rows = np.asarray(fit_rows)
                 final_weights = weights
+        self.target_reached_ = None
+        if self.target is not None:
+            if self.validation_value_ is None:
+                X_v, y_v, sf_v, _ = validation
+                ctx = EvalContext([objective], self.estimator_.classes_, X_v, y_v, sf_v)
+                self.validation_value_ = float(ctx.measure(self.estimator_)[1][0])
+            self.target_reached_ = self._meets(objective, self.validation_value_)
         self.classes_ = self.estimator_.classes_
         self.removed_indices_ = removed
         self.removed_labels_ = row_index(X, n)[removed]
         self.sample_indices_ = rows
         self.sample_weight_ = final_weights[rows]
         return self
+
+    def _meets(self, objective, value):
+        """Whether a hard value of the objective reaches ``target``."""
+        if getattr(objective, "greater_is_better", False):
+            return bool(value >= self.target)
+        return bool(value <= self.target)
 
     def _refit_without(self, X, y, removed, fit_rows, weights, inner_params):
         """The estimator refitted on ``fit_rows`` without (or down-weighting) ``removed``."""
@@ -426,33 +509,180 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         model = self._refitter(X, y, inner_params, final_weights if weighted else None).fit(rows)
         return model, rows, final_weights
 
-    def _choose_amount(
-        self, X, y, order, fit_rows, weights, inner_params, objective, original, validation
-    ):
-        """``fraction="auto"``: the prefix of the removal order whose refit has the best hard
-        metric on the validation data, among those that lose at most ``max_accuracy_loss`` of
-        validation accuracy (the unmitigated model is a candidate: nothing removed)."""
+    def _refit_weighted(self, X, y, fit_rows, weights, inner_params, delta):
+        """The estimator refitted on ``fit_rows`` with weights ``weights * (1 - delta)``;
+        rows with ``delta = 1`` are left out."""
+        final_weights = weights.copy()
+        final_weights[fit_rows] = weights[fit_rows] * (1.0 - delta)
+        rows = np.asarray(fit_rows)[delta < 1.0]
+        weighted = "sample_weight" in inner_params or bool(np.any((delta > 0) & (delta < 1)))
+        model = self._refitter(X, y, inner_params, final_weights if weighted else None).fit(rows)
+        return model, rows, final_weights
+
+    def _choose_amount(self, make, amounts, objective, original, validation, *, bisect=False):
+        """``fraction="auto"``: of the candidate amounts, the one whose refit has the best hard
+        metric on the validation data among those losing at most ``max_accuracy_loss`` of
+        validation accuracy (the unmitigated model, nothing removed, is a candidate); with
+        ``target``, the smallest amount that reaches it (refined by bisection between the
+        candidates when ``bisect``: the amounts are then prefix lengths of one order).
+
+        ``make(amount)`` returns ``(fraction, removed, fitted)`` or None (the same solution as
+        the previous amount: the scan stops).
+        """
         X_v, y_v, sf_v, _ = validation
         ctx = EvalContext([objective], original.classes_, X_v, y_v, sf_v)
         sign = -1.0 if getattr(objective, "greater_is_better", False) else 1.0
-        n_score = len(fit_rows)
-        sizes = sorted({min(len(order), int(np.floor(f * n_score))) for f in AUTO_FRACTIONS})
         acc0, values0 = ctx.measure(original)
-        path = [(0.0, 0, float(values0[0]), acc0)]
-        best, best_fit = path[0], None  # the refit of the best amount, kept for fit()
-        for k in sizes:
-            if k == 0 or k == path[-1][1]:
-                continue
-            fitted = self._refit_without(X, y, order[:k], fit_rows, weights, inner_params)
+        empty = np.array([], dtype=np.intp)
+        path = [{"fraction": 0.0, "n_removed": 0, "value": float(values0[0]), "accuracy": acc0}]
+        tried = {0: (path[0], empty, None)}
+
+        def fair_enough(entry):
+            return entry["accuracy"] >= acc0 - self.max_accuracy_loss and (
+                self.target is not None and self._meets(objective, entry["value"])
+            )
+
+        def evaluate(amount):
+            made = make(amount)
+            if made is None:
+                return None
+            fraction, removed, fitted = made
             acc, values = ctx.measure(fitted[0])
-            path.append((k / n_score, k, float(values[0]), acc))
-            if acc >= acc0 - self.max_accuracy_loss and sign * path[-1][2] < sign * best[2]:
-                best, best_fit = path[-1], fitted  # ties keep the smaller amount
-        self.auto_path_ = [
-            {"fraction": f, "n_removed": k, "value": v, "accuracy": a} for f, k, v, a in path
-        ]
-        self.fraction_ = best[0]
-        return np.asarray(order[: best[1]], dtype=np.intp), best_fit
+            entry = {
+                "fraction": float(fraction),
+                "n_removed": int(len(removed)),
+                "value": float(values[0]),
+                "accuracy": acc,
+            }
+            if len(fitted) > 3:
+                entry["predicted"] = fitted[3]
+            path.append(entry)
+            tried[amount] = (entry, np.asarray(removed, dtype=np.intp), fitted[:3])
+            return entry
+
+        reached = 0 if fair_enough(path[0]) else None
+        below = 0
+        for amount in amounts:
+            if reached is not None:
+                break
+            if amount == 0 or amount in tried:
+                continue
+            entry = evaluate(amount)
+            if entry is None:
+                break
+            if fair_enough(entry):
+                reached = amount
+            else:
+                below = amount
+        if reached is not None and bisect:
+            # the smallest prefix between the last amount that did not reach the target and
+            # the first that did, each probe verified by its refit
+            while reached - below > 1:
+                mid = (below + reached) // 2
+                if fair_enough(evaluate(mid)):
+                    reached = mid
+                else:
+                    below = mid
+        if reached is not None:
+            chosen = reached
+        else:
+            floor = acc0 - self.max_accuracy_loss
+            ok = [a for a, (e, _, _) in tried.items() if e["accuracy"] >= floor]
+            # the best value; ties keep the smaller amount
+            chosen = min(ok, key=lambda a: (sign * tried[a][0]["value"], tried[a][0]["n_removed"]))
+            if self.target is not None:
+                warnings.warn(
+                    f"No amount tried reached target={self.target!r} for {objective.name} on "
+                    f"the validation data within max_accuracy_loss={self.max_accuracy_loss!r}; "
+                    f"keeping the best one ({tried[chosen][0]['value']:.4g}).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        self.auto_path_ = sorted(path, key=lambda e: (e["fraction"], e["n_removed"]))
+        entry, removed, fitted = tried[chosen]
+        self.fraction_ = entry["fraction"]
+        return removed, fitted
+
+    def _reweigh(self, X, y, sensitive_features, weights, inner_params, validation, objective):
+        """``mode="reweigh"``: score once, solve the weight program (for the budget, or for
+        each candidate budget with ``fraction="auto"``) and refit with the weights."""
+        from ._weights import WeightProgram
+
+        sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
+        score_rows, eval_kwargs, validation = self._scoring_split(X, y, sf, validation)
+        weighted = "sample_weight" in inner_params
+        model = self._refitter(X, y, inner_params, weights if weighted else None).fit(score_rows)
+        X_e, y_e, sf_e, _ = validation
+        ctx = EvalContext([objective], model.classes_, X_e, y_e, sf_e)
+        layout = None
+        gaps = None
+        if objective.requires_sensitive_features:
+            found = group_gaps(objective, ctx.groups)
+            if found is not None:
+                gaps, n_groups = found
+                layout = (len(objective.rates), n_groups, objective.combine)
+        extra = ["log_loss"] if self.max_loss_increase is not None else []
+        result = training_point_importance(
+            model,
+            take(X, score_rows),
+            y[score_rows],
+            method=self.method,
+            objective=[self.objective, *extra, *(gaps or [])],
+            sensitive_features=None if sf is None else sf[score_rows],
+            sample_weight=weights[score_rows] if weighted else None,
+            **eval_kwargs,
+        )
+        all_scores = np.atleast_2d(result.scores)
+        base = np.atleast_1d(result.baseline)
+        scores = np.full(len(y), np.nan)
+        scores[score_rows] = all_scores[0]
+        self.scores_ = scores
+        self.n_harmful_ = int(np.sum(all_scores[0] < 0))
+        first = 1 + len(extra)
+        if layout is None:
+            value_scores, value_base = all_scores[:1], base[:1]
+        else:
+            value_scores, value_base = all_scores[first:], base[first:]
+        program = WeightProgram(
+            weights=weights[score_rows],
+            value_scores=value_scores,
+            value_base=value_base,
+            layout=layout,
+            greater_is_better=bool(getattr(objective, "greater_is_better", False)),
+            loss_scores=all_scores[1] if extra else None,
+            max_loss_increase=self.max_loss_increase,
+            target=self.target,
+        )
+        self.predicted_path_ = []
+        last = {}
+
+        def make(budget):
+            delta, predicted = program.solve(budget)
+            if "delta" in last and np.array_equal(delta, last["delta"]):
+                return None  # the budget no longer binds: larger ones give the same weights
+            last["delta"] = delta
+            order = np.argsort(-delta, kind="stable")
+            removed = score_rows[order[delta[order] > 0]]
+            if not len(removed):
+                return 0.0, removed, (model, np.asarray(score_rows), weights, predicted)
+            fitted = self._refit_weighted(X, y, score_rows, weights, inner_params, delta)
+            share = float(weights[score_rows] @ delta / weights[score_rows].sum())
+            return share, removed, (*fitted, predicted)
+
+        if self.fraction == "auto":
+            removed, fitted = self._choose_amount(
+                make, list(AUTO_FRACTIONS), objective, model, validation
+            )
+        else:
+            fraction, removed, fitted = make(self.fraction)
+            self.predicted_value_ = fitted[3]
+            fitted = fitted[:3]
+        if self.fraction == "auto":
+            chosen = [e for e in self.auto_path_ if e["fraction"] == self.fraction_]
+            self.predicted_value_ = chosen[0].get("predicted") if chosen else None
+        if fitted is None:  # nothing removed
+            fitted = model, np.asarray(score_rows), weights
+        return removed, score_rows, model, validation, fitted
 
     def _compare_with_original(self, objective, original, validation):
         """The hard value of f for the refitted and the unmitigated model on the validation data
@@ -506,36 +736,42 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             self.estimator, X, y, sample_weight=sample_weight, fit_params=params, warm_start=False
         )
 
-    def _select(self, X, y, sensitive_features, weights, inner_params, validation):
+    def _scoring_split(self, X, y, sf, validation):
+        """The rows that are scored (and fitted), the evaluation data the scores are taken on
+        (``training_point_importance`` keywords) and the validation data, with its name."""
         n = n_rows(X)
-        rng = check_random_state(self.random_state)
-        sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
         score_rows = np.arange(n)
-        eval_kwargs = {}
         if validation is not None:
             eval_kwargs = {
                 "X_eval": validation[0],
                 "y_eval": validation[1],
                 "sensitive_features_eval": validation[2],
             }
-        elif self.validation_fraction is not None:
-            score_rows, val_rows = train_test_split(
-                np.arange(n), test_size=self.validation_fraction, random_state=rng, stratify=y
-            )
-            score_rows = np.sort(score_rows)
-            eval_kwargs = {
-                "X_eval": take(X, np.sort(val_rows)),
-                "y_eval": y[np.sort(val_rows)],
-                "sensitive_features_eval": None if sf is None else sf[np.sort(val_rows)],
-            }
-            validation = (
-                eval_kwargs["X_eval"],
-                eval_kwargs["y_eval"],
-                eval_kwargs["sensitive_features_eval"],
-                "held-out validation_fraction",
-            )
-        else:
-            validation = (X, y, sf, "training data")
+            return score_rows, eval_kwargs, validation
+        if self.validation_fraction is None:
+            return score_rows, {}, (X, y, sf, "training data")
+        rng = check_random_state(self.random_state)
+        score_rows, val_rows = train_test_split(
+            score_rows, test_size=self.validation_fraction, random_state=rng, stratify=y
+        )
+        score_rows, val_rows = np.sort(score_rows), np.sort(val_rows)
+        validation = (
+            take(X, val_rows),
+            y[val_rows],
+            None if sf is None else sf[val_rows],
+            "held-out validation_fraction",
+        )
+        eval_kwargs = {
+            "X_eval": validation[0],
+            "y_eval": validation[1],
+            "sensitive_features_eval": validation[2],
+        }
+        return score_rows, eval_kwargs, validation
+
+    def _select(self, X, y, sensitive_features, weights, inner_params, validation):
+        n = n_rows(X)
+        sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
+        score_rows, eval_kwargs, validation = self._scoring_split(X, y, sf, validation)
         largest = max(AUTO_FRACTIONS) if self.fraction == "auto" else self.fraction
         budget = int(np.floor(largest * len(score_rows)))
         original = None
@@ -591,6 +827,9 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 path = gap_base[:, None] + np.cumsum(gap_scores[:, picked], axis=1)
                 predicted = signed[1](np.column_stack([gap_base, path]))
                 best = int(np.argmin(predicted))
+                if self.target is not None and np.any(predicted <= self.target):
+                    # the first prefix predicted to reach the target: go no further
+                    best = min(best, int(np.argmax(predicted <= self.target)))
                 self.predicted_path_.extend(predicted[1:].tolist())
                 if best < len(picked):
                     picked = picked[:best]
@@ -600,6 +839,8 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                     self.stopped_early_ = True
                     self.stop_reason_ = (
                         "removing more points is predicted (first order) to widen the gap again"
+                        if predicted[best] > (self.target if self.target is not None else -1)
+                        else "the target is predicted (first order) to be reached"
                     )
                     break
             if self.recalculate is not None:

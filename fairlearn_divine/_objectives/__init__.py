@@ -8,7 +8,7 @@ from ._base import EvaluationFunction, clip_proba, make_evaluation_function
 from ._builtin import FAIRNESS_OBJECTIVES, OBJECTIVE_NAMES, resolve_objective
 from ._context import EvalContext, encode_sensitive_features, resolve_sensitive_features
 from ._fairlearn import make_metric_frame_objective
-from ._rates import signed_gaps
+from ._rates import group_gaps, signed_gaps
 
 __all__ = [
     "FAIRNESS_OBJECTIVES",
@@ -17,6 +17,7 @@ __all__ = [
     "EvaluationFunction",
     "clip_proba",
     "encode_sensitive_features",
+    "group_gaps",
     "make_evaluation_function",
     "make_metric_frame_objective",
     "resolve_objective",

@@ -31,7 +31,15 @@ import numpy as np
 
 from ._base import EvaluationFunction
 
-__all__ = ["RATES", "AGGREGATES", "Rate", "RateObjective", "SignedGap", "signed_gaps"]
+__all__ = [
+    "RATES",
+    "AGGREGATES",
+    "Rate",
+    "RateObjective",
+    "SignedGap",
+    "group_gaps",
+    "signed_gaps",
+]
 
 
 class Rate:
@@ -393,3 +401,32 @@ def signed_gaps(objective, y_true, proba, groups):
         return a.max(axis=0)
 
     return gaps, combine
+
+
+def group_gaps(objective, groups):
+    """Every group's rate relative to group 0, for a between-groups difference objective.
+
+    For each rate :math:`r` of ``objective`` and each group code :math:`g = 1, \\dots, K-1`
+    of ``groups`` (the encoded sensitive features of the evaluation data), the
+    :class:`SignedGap` :math:`r_g - r_0`. Every pairwise gap is a difference of two of them
+    (:math:`r_g - r_h = (r_g - r_0) - (r_h - r_0)`), so a first-order prediction of these
+    :math:`K - 1` gaps per rate predicts the objective exactly as fairlearn aggregates it:
+    :math:`\\max_g r_g - \\min_g r_g` per rate, combined by ``objective.combine``.
+
+    Returns
+    -------
+    (gaps, n_groups) or None
+        ``gaps`` lists the ``len(objective.rates) * (n_groups - 1)`` signed gaps, rate by rate;
+        ``None`` for an objective that is not a between-groups difference of rates (or has
+        control features).
+    """
+    if not (
+        isinstance(objective, RateObjective)
+        and objective.aggregate == "difference"
+        and objective.method == "between_groups"
+        and objective.control_features is None
+    ):
+        return None
+    n_groups = int(np.max(groups)) + 1
+    gaps = [SignedGap(rate, g, 0) for rate in objective.rates for g in range(1, n_groups)]
+    return gaps, n_groups
