@@ -368,3 +368,39 @@ def test_bad_parameters(params, match):
     X, y, sf, *_ = data()
     with pytest.raises(ValueError, match=match):
         InfluentialPointRemover(lr(), **params).fit(X, y, sensitive_features=sf)
+
+
+def test_reweigh_metric_frame_recipe_equals_the_named_metric():
+    """A MetricFrame recipe of TPR and FPR differences (worst case) is equalized odds: the
+    program gets the same gaps and returns the same weights."""
+    from fairlearn_divine import make_metric_frame_objective
+
+    recipe = make_metric_frame_objective(
+        {"tpr": true_positive_rate, "fpr": false_positive_rate}, combine="max"
+    )
+    fitted = []
+    for objective in ("equalized_odds", recipe):
+        remover = InfluentialPointRemover(
+            lr(),
+            objective=objective,
+            mode="reweigh",
+            fraction=0.05,
+            keep_original_if_worse=False,
+        )
+        fitted.append(_fit(remover, three_groups=True)[0])
+    np.testing.assert_array_equal(fitted[0].sample_indices_, fitted[1].sample_indices_)
+    np.testing.assert_allclose(fitted[0].sample_weight_, fitted[1].sample_weight_, atol=1e-9)
+    assert fitted[0].predicted_value_ == pytest.approx(fitted[1].predicted_value_)
+
+
+@pytest.mark.parametrize("objective", ["equal_accuracy", "demographic_parity_ratio", "log_loss"])
+def test_reweigh_other_objectives(objective):
+    """A sum of gaps (equal accuracy) uses the gap program; a ratio and the log loss use their
+    own linear prediction, which the budget bounds."""
+    remover = InfluentialPointRemover(
+        lr(), objective=objective, mode="reweigh", fraction=0.02, keep_original_if_worse=False
+    )
+    remover, (X, y, *_) = _fit(remover)
+    removed_weight = len(y) - remover.sample_weight_.sum()
+    assert 0 < removed_weight <= 0.02 * len(y) + 1e-6
+    assert np.isfinite(remover.predicted_value_)
