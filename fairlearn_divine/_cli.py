@@ -9,19 +9,33 @@ plain-language reading. See :mod:`fairlearn_divine._report` for the computation.
 
 Bad input (unreadable CSV, missing columns, a target that is not binary, a sensitive group too
 small to measure) gives a one-line ``fairlearn-divine: error: ...`` on stderr and exit status 2.
+
+Nothing is lost and nothing is silently wrong. Before any computation the command checks every
+path: the inputs (``--data``, ``--model-file``) must be regular files (not a FIFO, a device or a
+directory) of at most ``--max-input-mb`` megabytes (a ``.skops`` model also uncompressed), every
+output (``--output``, ``--json``) must go to an existing, writable directory and must not be the
+same file as an input or as the other output (symlinks and hard links included). A CSV with a
+column name twice, or a categorical feature that looks like an identifier (more than
+``HIGH_CARDINALITY_LEVELS`` distinct values that are more than ``HIGH_CARDINALITY_FRACTION`` of
+the rows, which one-hot encoding would turn into one column per row), is refused with the names.
+Outputs are written atomically (:func:`fairlearn_divine._core.files.atomic_write_text`): an
+error or Ctrl-C leaves the old file as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
 import warnings
+from collections import Counter
 
 import numpy as np
 import pandas as pd
 
+from ._core.files import atomic_write_text, check_input_file, check_output_file, same_file
 from ._objectives import FAIRNESS_OBJECTIVES
 from ._version import __version__
 
@@ -32,6 +46,14 @@ METHODS = ("influence", "one_step_newton")
 OBJECTIVES = tuple(FAIRNESS_OBJECTIVES)
 DEFAULT_OUTPUT = "fairlearn-divine-report.html"
 PROG = "fairlearn-divine"
+#: Default of ``--max-input-mb``: the largest --data CSV or --model-file (also uncompressed).
+MAX_INPUT_MB = 200
+#: A categorical feature with more distinct values than this ...
+HIGH_CARDINALITY_LEVELS = 100
+#: ... that are also more than this fraction of the rows is refused (an identifier, not a feature).
+HIGH_CARDINALITY_FRACTION = 0.5
+#: Largest dense one-hot encoded design matrix the default model builds (bytes of float64).
+MAX_DESIGN_BYTES = 2**30
 
 
 class AuditError(Exception):
@@ -45,6 +67,16 @@ def _positive_int(text):
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
 
 
@@ -121,6 +153,25 @@ def _build_parser():
         metavar="DIR",
         help="directory of the papers' data sets (default: $FAIRLEARN_DIVINE_DATA)",
     )
+    data.add_argument(
+        "--drop-columns",
+        metavar="COL",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="columns that are not model features (identifiers, free text); repeatable. A "
+        f"categorical column with more than {HIGH_CARDINALITY_LEVELS} distinct values that are "
+        f"more than {HIGH_CARDINALITY_FRACTION:.0%}% of the rows is refused until it is dropped "
+        "or made numeric: one-hot encoding would give it a column per row",
+    )
+    data.add_argument(
+        "--max-input-mb",
+        metavar="MB",
+        type=_positive_float,
+        default=MAX_INPUT_MB,
+        help=f"refuse a --data or --model-file (uncompressed) larger than this (default: "
+        f"{MAX_INPUT_MB})",
+    )
     data.add_argument("--n-samples", type=_positive_int, help=argparse.SUPPRESS)
 
     model = audit.add_argument_group("model")
@@ -140,7 +191,7 @@ def _build_parser():
         "--trust",
         action="store_true",
         help="load the types of --model-file that skops does not trust by default (they are "
-        "listed first; only use with files you trust)",
+        "always listed on stderr first, even with --quiet; only use with files you trust)",
     )
 
     analysis = audit.add_argument_group("analysis")
@@ -187,7 +238,8 @@ def _build_parser():
         "--output",
         metavar="HTML",
         default=DEFAULT_OUTPUT,
-        help=f"report file (default: ./{DEFAULT_OUTPUT})",
+        help=f"report file (default: ./{DEFAULT_OUTPUT}); written atomically, and never the same "
+        "file as an input or as --json",
     )
     out.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-': stdout)")
     out.add_argument(
@@ -211,7 +263,7 @@ class _Progress:
 
 
 # --------------------------------------------------------------------------------------------
-# data
+# helpers
 
 
 def _one_line(text):
@@ -236,9 +288,153 @@ def _fill_categorical_missing(X):
     return X
 
 
-def _read_csv(path, target, sensitive, drop_sensitive, notes):
+# --------------------------------------------------------------------------------------------
+# paths: checked before any computation
+
+
+def _megabytes(value):
+    return int(value * 2**20)
+
+
+def _check_skops_archive(path, max_mb):
+    """A .skops file is a zip archive: refuse one that unpacks to more than the limit."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise AuditError(f"cannot read model file {path}: not a skops file ({exc}).") from None
+    if unpacked > _megabytes(max_mb):
+        raise AuditError(
+            f"--model-file {path} unpacks to {unpacked / 2**20:.1f} MB, more than the limit of "
+            f"{max_mb:g} MB; raise it with --max-input-mb if you trust the file."
+        )
+
+
+def _check_paths(args):
+    """Refuse, before any computation, every path that could lose data or fail late.
+
+    Inputs (``--data``, ``--model-file``) must be regular files within ``--max-input-mb``;
+    outputs (``--output``, ``--json`` unless ``-``) must be writable and must differ from every
+    input and from each other (same resolved path, or the same inode: symlinks, hard links).
+    """
+    inputs = [
+        (opt, p) for opt, p in (("--data", args.data), ("--model-file", args.model_file)) if p
+    ]
+    outputs = [("--output", args.output)]
+    if args.json and args.json != "-":
+        outputs.append(("--json", args.json))
+    seen = list(inputs)
+    for opt, path in outputs:
+        for other_opt, other in seen:
+            if same_file(path, other):
+                what = "input" if other_opt in ("--data", "--model-file") else "output"
+                raise AuditError(
+                    f"{opt} {path} is the same file as {other_opt} {other}; writing it would "
+                    f"destroy the {what}. Choose another {opt} file."
+                )
+        seen.append((opt, path))
+    if args.model_file:
+        try:
+            import skops.io  # noqa: F401
+        except ImportError:
+            raise AuditError(
+                "--model-file needs skops, which is not installed: pip install skops"
+            ) from None
+    hint = f" (raise it with --max-input-mb, default {MAX_INPUT_MB})"
+    for opt, path in inputs:
+        try:
+            check_input_file(
+                path, argname=opt, max_bytes=_megabytes(args.max_input_mb), limit_hint=hint
+            )
+        except (OSError, ValueError) as exc:
+            raise AuditError(str(exc)) from None
+    if args.model_file:
+        _check_skops_archive(args.model_file, args.max_input_mb)
+    for opt, path in outputs:
+        try:
+            check_output_file(path, argname=opt)
+        except ValueError as exc:
+            raise AuditError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------
+# data
+
+
+def _read_header(path):
+    """The CSV header as written (pandas renames a repeated name 'y' to 'y.1')."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            for row in csv.reader(fh):
+                if any(cell.strip() for cell in row):
+                    return row
+    except UnicodeDecodeError:
+        raise AuditError(f"cannot read {path}: not a UTF-8 text file.") from None
+    except csv.Error as exc:
+        raise AuditError(f"cannot read {path} as CSV: {_one_line(exc)}") from None
+    except OSError as exc:
+        raise AuditError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    return []
+
+
+def _check_drop_columns(drop_columns, columns, protected, where):
+    unknown = [c for c in drop_columns if c not in columns]
+    if unknown:
+        raise AuditError(
+            f"--drop-columns {_shorten(unknown)}: not column(s) of {where}; its columns: "
+            f"{_shorten(columns)}."
+        )
+    kept = [c for c in drop_columns if c in protected]
+    if kept:
+        raise AuditError(
+            f"--drop-columns cannot drop the target or a sensitive column ({_shorten(kept)}); "
+            "use --drop-sensitive to leave the sensitive columns out of the model features."
+        )
+
+
+def _check_cardinality(X):
+    """Refuse identifier-like categorical features, and a one-hot design that cannot fit."""
+    from pandas.api.types import is_numeric_dtype
+
+    n = len(X)
+    levels = {c: int(X[c].nunique(dropna=False)) for c in X.columns if not is_numeric_dtype(X[c])}
+    ids = [
+        c
+        for c, k in levels.items()
+        if k > HIGH_CARDINALITY_LEVELS and k > HIGH_CARDINALITY_FRACTION * n
+    ]
+    if ids:
+        shown = ", ".join(f"{c!r} ({levels[c]} distinct values in {n} rows)" for c in ids)
+        raise AuditError(
+            f"categorical column(s) {shown} look like identifiers: one-hot encoding would make "
+            "about one feature per row. Drop them with --drop-columns "
+            + " ".join(ids)
+            + " (or encode them as numbers)."
+        )
+    width = len(X.columns) - len(levels) + sum(levels.values())
+    if n * width * 8 > MAX_DESIGN_BYTES:
+        widest = sorted(levels, key=levels.get, reverse=True)[:3]
+        shown = ", ".join(f"{c!r} ({levels[c]} values)" for c in widest)
+        raise AuditError(
+            f"one-hot encoding gives {width} features for {n} rows ({n * width * 8 / 2**30:.1f} "
+            f"GB as a dense matrix, more than {MAX_DESIGN_BYTES / 2**30:g} GB); the widest "
+            f"categorical columns are {shown}. Drop some with --drop-columns."
+        )
+
+
+def _read_csv(path, target, sensitive, drop_sensitive, notes, drop_columns=()):
     if not target or not sensitive:
         raise AuditError("--data needs --target COL and at least one --sensitive COL.")
+    header = _read_header(path)
+    repeated = [c for c, k in Counter(header).items() if k > 1 and c.strip()]
+    if repeated:
+        raise AuditError(
+            f"{path} has the column name(s) {_shorten(repeated)} more than once; a repeated "
+            "column would be read as a second column (e.g. 'y.1') and could leak the target "
+            "into the features. Rename or remove the copies."
+        )
     try:
         df = pd.read_csv(path)
     except FileNotFoundError:
@@ -262,7 +458,8 @@ def _read_csv(path, target, sensitive, drop_sensitive, notes):
         raise AuditError(f"column {target!r} cannot be both the target and a sensitive feature.")
     if len(set(sensitive)) != len(sensitive):
         raise AuditError(f"a sensitive column is given twice: {sensitive}.")
-    drop = [target] + (list(sensitive) if drop_sensitive else [])
+    _check_drop_columns(drop_columns, columns, [target, *sensitive], path)
+    drop = [target, *drop_columns] + (list(sensitive) if drop_sensitive else [])
     feature_cols = [c for c in columns if c not in drop]
     if not feature_cols:
         raise AuditError(f"{path} has no feature columns besides the target and sensitive ones.")
@@ -380,7 +577,7 @@ def _make_model(X, plain):
     return Pipeline([("preprocess", pre), ("classifier", clf)]), desc
 
 
-def _load_model_file(path, trust, quiet):
+def _load_model_file(path, trust):
     try:
         import skops.io as sio
     except ImportError:
@@ -399,12 +596,13 @@ def _load_model_file(path, trust, quiet):
                 f"{path} contains types that skops does not trust by default: "
                 f"{', '.join(untrusted)}. Check them and rerun with --trust to load them."
             )
-        if not quiet:
-            print(
-                f"{PROG}: loading types that skops does not trust by default (--trust): "
-                + ", ".join(untrusted),
-                file=sys.stderr,
-            )
+        # always listed, --quiet or not: the user must see what code a model file can run
+        print(
+            f"{PROG}: loading types that skops does not trust by default (--trust): "
+            + ", ".join(untrusted),
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         model = sio.load(path, trusted=untrusted)
     except Exception as exc:
@@ -471,17 +669,21 @@ def _run(run_audit, model, X, y, sf, args, y_display, positive, progress, info):
 
 
 def _audit(args):
-    from ._report import audit_to_json, readings, render_html, run_audit
-
     if args.data and args.dataset:
         raise AuditError("give either --data or --dataset, not both.")
     if not args.data and (args.target or args.sensitive):
         raise AuditError("--target and --sensitive describe the columns of --data CSV.")
+    _check_paths(args)
+
+    from ._report import audit_to_json, readings, render_html, run_audit
+
     progress = _Progress(6, args.quiet)
     notes = []
     if args.data:
         progress(f"reading {args.data}")
-        X, y, sf = _read_csv(args.data, args.target, args.sensitive, args.drop_sensitive, notes)
+        X, y, sf = _read_csv(
+            args.data, args.target, args.sensitive, args.drop_sensitive, notes, args.drop_columns
+        )
         desc, target = os.path.basename(args.data), args.target
         source = os.path.abspath(args.data)
         sensitive = ", ".join(args.sensitive)
@@ -489,15 +691,22 @@ def _audit(args):
         dataset = args.dataset or "synthetic"
         progress(f"loading the {dataset} data set")
         X, y, sf, desc, target = _load_dataset(dataset, args.data_home, args.n_samples)
+        _check_drop_columns(args.drop_columns, [str(c) for c in X.columns], [], dataset)
+        X = X.drop(columns=args.drop_columns)
         source = desc
         desc = dataset
         sensitive = str(sf.name) if isinstance(sf, pd.Series) else ", ".join(sf.columns)
     _check_target_and_groups(y, sf, target)
+    if args.n_points >= len(y):
+        raise AuditError(
+            f"--n-points {args.n_points} is not less than the number of training rows "
+            f"({len(y)}); the report refits without that many points."
+        )
 
     y_display = None
     if args.model_file:
         progress(f"loading the model {args.model_file}")
-        model = _load_model_file(args.model_file, args.trust, args.quiet)
+        model = _load_model_file(args.model_file, args.trust)
         X, y = _check_loaded_model(model, X, y, args.model_file)
         positive = model.classes_[1]
         if args.positive_label is not None and str(args.positive_label) != str(positive):
@@ -522,9 +731,10 @@ def _audit(args):
         y_display = np.asarray(y)
         # fit on 0/1 so that the positive class is classes_[1], as the objectives expect
         y = (np.asarray(y, dtype=object) == positive).astype(int)
-        model, model_desc = _make_model(
-            X, plain=not args.data and (args.dataset or "synthetic") == "synthetic"
-        )
+        plain = not args.data and (args.dataset or "synthetic") == "synthetic"
+        if not plain:
+            _check_cardinality(X)
+        model, model_desc = _make_model(X, plain=plain)
         progress(f"fitting the model ({type(model).__name__}) on {len(y)} rows")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -542,22 +752,21 @@ def _audit(args):
     audit.notes[:0] = notes
 
     progress(f"writing the report {args.output}")
+    # render everything first: a failure then writes nothing; each write is atomic
     page = render_html(audit)
-    try:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(page)
-    except OSError as exc:
-        raise AuditError(f"cannot write {args.output}: {exc.strerror or exc}.") from None
     results = audit_to_json(audit, all_scores=args.all_scores)
+    results_text = json.dumps(results, indent=2)
+    files = [(args.output, page)]
     if args.json and args.json != "-":
+        files.append((args.json, results_text + "\n"))
+    for path, text in files:
         try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(results, fh, indent=2)
+            atomic_write_text(path, text)
         except OSError as exc:
-            raise AuditError(f"cannot write {args.json}: {exc.strerror or exc}.") from None
+            raise AuditError(f"cannot write {path}: {exc.strerror or exc}.") from None
 
     if args.json == "-":
-        print(json.dumps(results, indent=2))
+        print(results_text)
     else:
         read = readings(audit)
         print(f"{PROG} {__version__} audit of {desc} ({audit.n_samples} training points)")

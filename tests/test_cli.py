@@ -460,3 +460,41 @@ def test_model_file_without_skops(capsys, tmp_path, monkeypatch):
     base = ["audit", "--data", str(path), "--target", "approved", "--sensitive", "sex"]
     code, out, err = _run(capsys, [*base, "--model-file", "model.skops", "--quiet"])
     _assert_one_line_error(code, out, err, "pip install skops")
+
+
+# ---------------------------------------------------------------------------------------------
+# --drop-columns and the identifier guard
+
+
+def test_drop_columns_removes_an_identifier(capsys, tmp_path):
+    ids = [f"c{i:04d}" for i in range(240)]
+    path = _csv(tmp_path, customer=ids)
+    base = ["audit", "--data", str(path), "--target", "approved", "--sensitive", "sex"]
+    base += ["--max-fraction", "0.05", "--output", str(tmp_path / "r.html"), "--quiet"]
+    code, out, err = _run(capsys, base)
+    _assert_one_line_error(code, out, err, "'customer' (240 distinct", "--drop-columns customer")
+    code, out, err = _run(capsys, [*base, "--drop-columns", "customer", "--json", "-"])
+    assert code == 0, err
+    features = json.loads(out)["most_harmful"]["equal_accuracy"][0]["features"]
+    assert set(features) == {"income", "age", "city", "sex", "region"}
+
+
+def test_identifier_guard_thresholds():
+    from fairlearn_divine._cli import (
+        HIGH_CARDINALITY_FRACTION,
+        HIGH_CARDINALITY_LEVELS,
+        AuditError,
+        _check_cardinality,
+    )
+
+    assert (HIGH_CARDINALITY_LEVELS, HIGH_CARDINALITY_FRACTION) == (100, 0.5)
+    n = 1000
+    # 101 levels in 1000 rows: a real category (a zip code, a product): kept
+    _check_cardinality(pd.DataFrame({"zip": [f"z{i % 101}" for i in range(n)]}))
+    # 501 of 1000 rows distinct: an identifier
+    with pytest.raises(AuditError, match=r"'name' \(501 distinct values in 1000 rows\)"):
+        _check_cardinality(pd.DataFrame({"name": [f"n{i % 501}" for i in range(n)]}))
+    # 100 distinct values in 120 rows: under the level threshold, kept
+    _check_cardinality(pd.DataFrame({"code": [f"k{i % 100}" for i in range(120)]}))
+    # a numeric identifier is one standardised column, not a blow-up
+    _check_cardinality(pd.DataFrame({"id": np.arange(n)}))
