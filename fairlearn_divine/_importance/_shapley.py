@@ -40,13 +40,22 @@ per-sample marginals over the square root of the number of samples); sampling st
 ``SeedSequence([seed, t])``, so a given ``random_state`` gives the same result for any
 ``n_jobs`` and joblib backend (except when ``max_time`` stops the run), and a run resumed from
 its ``checkpoint`` file equals an uninterrupted one.
+
+Checkpoints
+-----------
+The seed is drawn before the run (``random_state=None`` draws it from numpy's global random
+state) and stored in the checkpoint with the running sums, so a run without a seed resumes with
+its own; it is reported as ``seed``. A checkpoint (format version 1, see ``docs/shapley.md``) is
+an ``.npz`` of plain arrays with a format name, a version, the run's signature and a SHA-256
+checksum, read with ``allow_pickle=False`` and written atomically; a damaged, foreign or edited
+file, or one of another run or seed, is a ValueError naming the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import numbers
+import io
 import os
 import time
 import warnings
@@ -57,9 +66,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
+from .._core.files import atomic_write_bytes, check_input_file, check_output_file
 from .._core.parallel import chunk_items, progress_bar, resolve_n_jobs
 from .._core.refit import EstimatorRefitter, predict_proba_aligned
-from .._core.validation import encode_labels, n_rows
+from .._core.validation import check_integer, check_real, encode_labels, n_rows
 from .._models import NewtonRefitter, is_differentiable_model, make_view, use_newton_refits
 from ._refits import check_refit_estimator, no_options, warn_if_random_refits
 
@@ -190,8 +200,13 @@ def _samples(ts, seed, n, antithetic, prefix, y_idx, w, ctx, f_empty, f_full, to
     return out
 
 
-def _signature(estimator, X, y, sample_weight, ctx, seed, antithetic, tol):
-    """Fingerprint of everything that determines the sampled marginals (for checkpoints)."""
+def _signature(estimator, X, y, sample_weight, ctx, antithetic, tol):
+    """Fingerprint of the game whose marginals a checkpoint sums (the seed is kept apart).
+
+    Covers the estimator (class and every parameter), the training data (values, column names,
+    labels, weights), the evaluation data and groups, the objectives, ``antithetic`` and
+    ``truncation_tolerance``: everything but the seed that determines the sampled marginals.
+    """
     digest = hashlib.sha256()
 
     def add(obj):
@@ -218,10 +233,12 @@ def _signature(estimator, X, y, sample_weight, ctx, seed, antithetic, tol):
     )
     for part in (X, y, ctx.X, ctx.y_idx):
         add(part)
+        if hasattr(part, "columns"):
+            digest.update(repr([str(c) for c in part.columns]).encode())
     add(np.zeros(0) if sample_weight is None else sample_weight)
     add(np.zeros(0) if ctx.groups is None else ctx.groups)
-    digest.update(repr((seed, antithetic, tol, [f.name for f in ctx.objectives])).encode())
-    return digest.hexdigest()[:24]
+    digest.update(repr((antithetic, float(tol), [f.name for f in ctx.objectives])).encode())
+    return digest.hexdigest()
 
 
 def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
@@ -238,25 +255,22 @@ def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     check_refit_estimator(estimator, "data_shapley")
     if n_permutations is None:
         n_permutations = 1000
-    for name, value, lo in (
-        ("n_permutations", n_permutations, 1),
-        ("min_permutations", min_permutations, 1),
-    ):
-        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < lo:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    for name, value in (
-        ("truncation_tolerance", truncation_tolerance),
-        ("convergence_tolerance", convergence_tolerance),
-    ):
-        if (
-            not isinstance(value, numbers.Real)
-            or isinstance(value, bool)
-            or not np.isfinite(value)
-            or value < 0
-        ):
-            raise ValueError(f"{name} must be a non-negative float, got {value!r}.")
-    if max_time is not None and not (isinstance(max_time, int | float) and max_time > 0):
-        raise ValueError(f"max_time must be a positive number of seconds, got {max_time!r}.")
+    n_permutations = check_integer(n_permutations, "n_permutations", minimum=1)
+    min_permutations = check_integer(min_permutations, "min_permutations", minimum=1)
+    truncation_tolerance = check_real(truncation_tolerance, "truncation_tolerance", minimum=0)
+    convergence_tolerance = check_real(convergence_tolerance, "convergence_tolerance", minimum=0)
+    if max_time is not None:
+        max_time = check_real(max_time, "max_time", minimum=0, include_minimum=False)
+    if not isinstance(antithetic, bool | np.bool_):
+        raise TypeError(f"antithetic must be True or False, got {antithetic!r}.")
+    antithetic = bool(antithetic)
+    if checkpoint is not None:
+        if not isinstance(checkpoint, str | os.PathLike):
+            raise TypeError(
+                f"checkpoint must be None or a file path (str or os.PathLike), got {checkpoint!r}."
+            )
+        checkpoint = os.fspath(checkpoint)
+        check_output_file(checkpoint, argname="checkpoint")  # before any computation
 
     y = np.asarray(y)
     n = n_rows(X)
@@ -264,10 +278,9 @@ def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     classes = ctx.classes
     y_idx = encode_labels(y, classes)
     rs = runtime["random_state"]
-    if rs is None or isinstance(rs, np.random.RandomState):
-        seed = int(check_random_state(rs).randint(2**31 - 1))
-    else:
-        seed = int(rs)
+    # the seed of sample t's permutation is SeedSequence([seed, t]); drawn up front, so that a
+    # checkpoint stores it and random_state=None resumes with the same seed
+    seed = rs if isinstance(rs, int) else int(check_random_state(rs).randint(2**31 - 1))
 
     # full-data and empty-set values
     use_newton = use_newton_refits(refit_solver, estimator)
@@ -302,23 +315,29 @@ def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     per_sample = 2 if antithetic else 1
     max_samples = max(1, n_permutations // per_sample)
     min_samples = max(2, min_permutations // per_sample)
-    signature = _signature(
-        estimator, X, y, sample_weight, ctx, seed, antithetic, truncation_tolerance
-    )
+    signature = _signature(estimator, X, y, sample_weight, ctx, antithetic, truncation_tolerance)
 
     total = np.zeros((n, m))
     total_sq = np.zeros((n, m))
     done = 0
     n_evaluated = 0
     if checkpoint is not None and os.path.exists(checkpoint):
-        state = np.load(checkpoint, allow_pickle=False)
-        if str(state["signature"]) != signature:
+        state = load_checkpoint(checkpoint, signature, (n, m), per_sample)
+        if isinstance(rs, int) and state["seed"] != seed:
             raise ValueError(
-                f"checkpoint {checkpoint!r} belongs to a different run (estimator, data size, "
-                "objectives, seed or sampling options differ); delete it or pass another path."
+                f"checkpoint {checkpoint!r} was made with random_state={state['seed']}, not "
+                f"{rs}: pass random_state={state['seed']} (or None) to resume it, or another "
+                "path to start a new run."
             )
+        if rs is not None and not isinstance(rs, int) and state["seed"] != seed:
+            raise ValueError(
+                f"checkpoint {checkpoint!r} was made with the seed {state['seed']}, but the "
+                f"RandomState given as random_state draws {seed}: pass "
+                f"random_state={state['seed']} (or None) to resume it."
+            )
+        seed = state["seed"]
         total, total_sq = state["total"], state["total_sq"]
-        done, n_evaluated = int(state["done"]), int(state["n_evaluated"])
+        done, n_evaluated = state["done"], state["n_evaluated"]
 
     bar = progress_bar(runtime["progress"], max_samples * per_sample, "data shapley permutations")
     bar.update(done * per_sample)
@@ -350,7 +369,7 @@ def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
             done += n_round
             bar.update(n_round * per_sample)
             if checkpoint is not None:
-                _save_checkpoint(checkpoint, signature, total, total_sq, done, n_evaluated)
+                save_checkpoint(checkpoint, signature, seed, total, total_sq, done, n_evaluated)
             mean, stderr = _moments(total, total_sq, done)
             if done >= min_samples and np.all(
                 stderr.max(axis=0) <= convergence_tolerance * np.abs(mean).max(axis=0)
@@ -369,21 +388,183 @@ def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
         "converged": converged,
         "mean_prefix_evaluations": n_evaluated / max(done * per_sample, 1),
         "refit_solver": "newton" if use_newton else "estimator",
+        "seed": seed,
     }
     return mean.T, f_full, info
 
 
-def _save_checkpoint(path, signature, total, total_sq, done, n_evaluated):
-    tmp = f"{path}.tmp.npz"
-    np.savez(
-        tmp,
-        signature=signature,
-        total=total,
-        total_sq=total_sq,
-        done=done,
-        n_evaluated=n_evaluated,
-    )
-    os.replace(tmp, path)
+#: What a Data Shapley checkpoint says it is, and the format version this code writes/reads.
+CHECKPOINT_FORMAT = "fairlearn-divine data_shapley checkpoint"
+CHECKPOINT_VERSION = 1
+#: entry -> (numpy dtype kind, ndim) of a version-1 checkpoint
+_ENTRIES = {
+    "format": ("U", 0),
+    "version": ("i", 0),
+    "signature": ("U", 0),
+    "seed": ("i", 0),
+    "total": ("f", 2),
+    "total_sq": ("f", 2),
+    "done": ("i", 0),
+    "n_evaluated": ("i", 0),
+    "checksum": ("U", 0),
+}
+
+
+def _checksum(arrays):
+    """SHA-256 of every entry but ``checksum``: name, dtype, shape and bytes, in a fixed order."""
+    digest = hashlib.sha256()
+    for key in _ENTRIES:
+        if key == "checksum":
+            continue
+        arr = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{arr.dtype.str}|{arr.shape}|".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(path, signature, seed, total, total_sq, done, n_evaluated):
+    """Write the running sums atomically, through ``_core.files.atomic_write_bytes``.
+
+    A run killed at any moment (even SIGKILL, even while writing) leaves either the previous
+    checkpoint or the new one, never a partial file at ``path`` (a SIGKILL during a write can
+    leave a temporary dot file ``.fairlearn-divine-*.tmp`` next to it).
+    """
+    arrays = {
+        "format": np.array(CHECKPOINT_FORMAT),
+        "version": np.array(CHECKPOINT_VERSION, dtype=np.int64),
+        "signature": np.array(signature),
+        "seed": np.array(seed, dtype=np.int64),
+        "total": np.asarray(total, dtype=np.float64),
+        "total_sq": np.asarray(total_sq, dtype=np.float64),
+        "done": np.array(done, dtype=np.int64),
+        "n_evaluated": np.array(n_evaluated, dtype=np.int64),
+    }
+    arrays["checksum"] = np.array(_checksum(arrays))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path, signature, shape, per_sample):
+    """Read and verify a checkpoint; any damaged, foreign or mismatched file is a ValueError.
+
+    Checks, in order: a readable ``.npz`` (loaded with ``allow_pickle=False``), the format name
+    and version, every entry with its dtype and shape, the checksum, the run's signature
+    (estimator, data, objectives, sampling options), the shape of the sums, and the sums'
+    consistency (finite; sums of squares non-negative and at least ``total**2 / done``).
+
+    Returns
+    -------
+    dict with ``seed``, ``total``, ``total_sq`` (float64 arrays of ``shape``), ``done`` and
+    ``n_evaluated`` (ints).
+    """
+
+    def refuse(what):
+        raise ValueError(
+            f"checkpoint {path!r} {what}. Delete it (or pass another checkpoint path) to start "
+            "a new run."
+        )
+
+    try:
+        size = check_input_file(path, argname="checkpoint")
+    except (ValueError, PermissionError) as err:  # a directory, a FIFO, a device, unreadable
+        raise ValueError(f"checkpoint {path!r} cannot be used: {err}") from err
+    # the sums take 16 bytes per entry; an .npz adds headers (a few kB): refuse a file far
+    # larger without reading it into memory
+    limit = 16 * int(np.prod(shape)) + 2**16
+    if size > limit:
+        refuse(f"is {size} bytes, far more than a checkpoint of this run ({limit} at most)")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as err:
+        raise ValueError(f"checkpoint {path!r} cannot be read: {err}.") from err
+    if not raw:
+        refuse("is empty (0 bytes), not a Data Shapley checkpoint")
+    if raw.startswith(b"\x93NUMPY"):
+        refuse("is a single .npy array, not a Data Shapley checkpoint (an .npz archive)")
+    if not raw.startswith(b"PK"):
+        refuse(
+            f"is not a Data Shapley checkpoint: not an .npz (zip) archive, it starts with "
+            f"{raw[:8]!r}"
+        )
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception as err:  # any reader error here means a damaged or foreign archive
+        refuse(
+            f"is not a readable Data Shapley checkpoint (a truncated or damaged .npz archive, "
+            f"or one holding Python objects: {type(err).__name__}: {err})"
+        )
+    if "format" not in arrays:
+        if {"signature", "total", "total_sq", "done"} <= set(arrays):
+            refuse(
+                "has no format version (it was written by an older fairlearn-divine, without a "
+                "checksum) and cannot be verified"
+            )
+        refuse(
+            f"is not a Data Shapley checkpoint: it holds the entries {sorted(arrays)}, not "
+            f"{sorted(_ENTRIES)}"
+        )
+    fmt = arrays["format"]
+    if fmt.dtype.kind != "U" or fmt.ndim != 0 or str(fmt) != CHECKPOINT_FORMAT:
+        refuse(f"is not a Data Shapley checkpoint (format {fmt!r})")
+    version = arrays.get("version")
+    if version is None or version.dtype.kind not in "iu" or version.ndim != 0:
+        refuse(f"has no valid format version (version {version!r})")
+    if int(version) != CHECKPOINT_VERSION:
+        refuse(
+            f"has format version {int(version)}; this fairlearn-divine reads version "
+            f"{CHECKPOINT_VERSION}"
+        )
+    missing = [key for key in _ENTRIES if key not in arrays]
+    if missing:
+        refuse(f"lacks the entries {missing}")
+    extra = sorted(set(arrays) - set(_ENTRIES))
+    if extra:
+        refuse(f"has unexpected entries {extra}")
+    for key, (kind, ndim) in _ENTRIES.items():
+        arr = arrays[key]
+        if arr.dtype.kind != kind and not (kind == "i" and arr.dtype.kind == "u"):
+            refuse(f"has the entry {key!r} of dtype {arr.dtype}, expected kind {kind!r}")
+        if kind == "f" and arr.dtype != np.float64:
+            refuse(f"has the entry {key!r} of dtype {arr.dtype}, expected float64")
+        if arr.ndim != ndim:
+            refuse(f"has the entry {key!r} of shape {arr.shape}, expected {ndim} dimensions")
+    if arrays["total"].shape != arrays["total_sq"].shape:
+        refuse(
+            f"has sums of shape {arrays['total'].shape} but sums of squares of shape "
+            f"{arrays['total_sq'].shape}"
+        )
+    if str(arrays["checksum"]) != _checksum(arrays):
+        refuse("fails its checksum: it was damaged or edited after it was written")
+    if str(arrays["signature"]) != signature:
+        refuse(
+            "belongs to a different run: the estimator or its parameters, the training or "
+            "evaluation data, the sample weights or groups, the objectives, antithetic or "
+            "truncation_tolerance differ"
+        )
+    total, total_sq = arrays["total"], arrays["total_sq"]
+    if total.shape != tuple(shape):
+        refuse(f"holds sums of shape {total.shape}, this run needs {tuple(shape)}")
+    done, n_evaluated, seed = int(arrays["done"]), int(arrays["n_evaluated"]), int(arrays["seed"])
+    if done < 0 or seed < 0 or n_evaluated < done * per_sample:
+        refuse(f"holds impossible counts (done={done}, n_evaluated={n_evaluated}, seed={seed})")
+    if done == 0 and (np.any(total != 0) or np.any(total_sq != 0)):
+        refuse("holds non-zero sums for zero samples")
+    if not (np.all(np.isfinite(total)) and np.all(np.isfinite(total_sq))):
+        refuse("holds sums that are not finite")
+    # Cauchy-Schwarz: a sum of squares of `done` numbers is at least (their sum)^2 / done
+    bound = total**2 / max(done, 1)
+    if np.any(total_sq < bound - 1e-9 * np.maximum(bound, 1e-300) - 1e-300):
+        refuse("holds sums of squares that no set of samples can have (they were edited)")
+    return {
+        "seed": seed,
+        "total": total.copy(),
+        "total_sq": total_sq.copy(),
+        "done": done,
+        "n_evaluated": n_evaluated,
+    }
 
 
 def _moments(total, total_sq, count):
