@@ -51,7 +51,15 @@ with warnings.catch_warnings():
     import shap
 
 from ._core.results import row_index
-from ._core.validation import check_X, check_y, fitted_classes, n_rows
+from ._core.validation import (
+    as_row,
+    check_feature_names,
+    check_X,
+    check_y,
+    feature_names_checked,
+    fitted_classes,
+    n_rows,
+)
 from ._forcing import minimal_forcing_subset
 from ._importance import training_point_importance
 from ._objectives import (
@@ -187,6 +195,7 @@ optional
         super().__init__(estimator.predict_proba, masker=None)
         self.estimator = estimator
         self.X_train = check_X(X_train, "X_train")
+        check_feature_names(estimator, self.X_train, "X_train")
         self.y_train = check_y(y_train, "y_train")
         n = n_rows(self.X_train)
         if len(self.y_train) != n:
@@ -333,6 +342,7 @@ optional
         if (X.shape[0] if hasattr(X, "shape") else len(X)) == 0:
             raise ValueError("X has no rows: pass at least one sample to explain.")
         X = check_X(X, "X")
+        check_feature_names(self.estimator, X, "X")
         m = n_rows(X)
         if y is None:
             if required:
@@ -368,19 +378,20 @@ optional
 
     def _importance(self, objective, X, y, sensitive_features, progress):
         """Importance of the training points for ``objective`` evaluated on ``(X, y)``."""
-        return training_point_importance(
-            self.estimator,
-            self.X_train,
-            self.y_train,
-            method=self.method,
-            objective=objective,
-            X_eval=X,
-            y_eval=y,
-            sensitive_features_eval=sensitive_features,
-            sample_weight=self.sample_weight,
-            progress=progress,
-            **self.method_options,
-        )
+        with feature_names_checked():  # X_train and X were checked under their own names
+            return training_point_importance(
+                self.estimator,
+                self.X_train,
+                self.y_train,
+                method=self.method,
+                objective=objective,
+                X_eval=X,
+                y_eval=y,
+                sensitive_features_eval=sensitive_features,
+                sample_weight=self.sample_weight,
+                progress=progress,
+                **self.method_options,
+            )
 
     def explain_global(
         self,
@@ -405,56 +416,61 @@ optional
         f = resolve_objective(objective)
         if harmful is None:
             harmful = bool(f.requires_sensitive_features)
+        if X_eval is not None:
+            check_feature_names(self.estimator, check_X(X_eval, "X_eval"), "X_eval")
+        with feature_names_checked():
+            return self._select(
+                n_points,
+                objective=objective,
+                harmful=harmful,
+                sensitive_features=self.sensitive_features,
+                X_eval=X_eval,
+                y_eval=y_eval,
+                sensitive_features_eval=sensitive_features_eval,
+                diversity=diversity,
+                **options,
+            )
+
+    def _select(self, n_points, **kwargs):
+        """:func:`select_diverse_influential` on the training data (inputs checked)."""
         return select_diverse_influential(
             self.estimator,
             self.X_train,
             self.y_train,
             n_points,
-            objective=objective,
             method=self.method,
-            harmful=harmful,
-            sensitive_features=self.sensitive_features,
-            X_eval=X_eval,
-            y_eval=y_eval,
-            sensitive_features_eval=sensitive_features_eval,
             sample_weight=self.sample_weight,
-            diversity=diversity,
-            **options,
+            **kwargs,
         )
 
     def explain_local(self, x, y, *, n_points=5, diversity="sum_redundancy", **options):
         """DIVINE points for the loss at one sample ``x`` with label ``y``."""
-        X_eval = _one_row(x, self.X_train)
-        return select_diverse_influential(
-            self.estimator,
-            self.X_train,
-            self.y_train,
-            n_points,
-            objective="log_loss",
-            method=self.method,
-            X_eval=X_eval,
-            y_eval=np.atleast_1d(y),
-            sample_weight=self.sample_weight,
-            diversity=diversity,
-            **options,
-        )
+        X_eval = self._one_row(x)
+        with feature_names_checked():
+            return self._select(
+                n_points,
+                objective="log_loss",
+                X_eval=X_eval,
+                y_eval=np.atleast_1d(y),
+                diversity=diversity,
+                **options,
+            )
 
     def forcing_subset(self, x, **options):
         """Minimal forcing subset of the prediction at ``x`` (verified by refits)."""
-        return minimal_forcing_subset(
-            self.estimator,
-            self.X_train,
-            self.y_train,
-            x,
-            sample_weight=self.sample_weight,
-            **options,
-        )
+        x = self._one_row(x)
+        with feature_names_checked():
+            return minimal_forcing_subset(
+                self.estimator,
+                self.X_train,
+                self.y_train,
+                x,
+                sample_weight=self.sample_weight,
+                **options,
+            )
 
-
-def _one_row(x, X_train):
-    if hasattr(X_train, "iloc"):
-        import pandas as pd
-
-        return x if isinstance(x, pd.DataFrame) else pd.DataFrame([x], columns=X_train.columns)
-    arr = np.asarray(x)
-    return arr[None, :] if arr.ndim == 1 else arr
+    def _one_row(self, x):
+        """``x`` as one row like ``X_train``; a DataFrame or Series has its names checked."""
+        if hasattr(x, "iloc"):
+            check_feature_names(self.estimator, x, "x")
+        return as_row(x, self.X_train, "x")

@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 
+from ._core.validation import check_integer
+
 __all__ = ["plot_removal_curve", "plot_tradeoff_curve", "plot_training_point_importance"]
 
 
@@ -298,10 +300,7 @@ def plot_training_point_importance(
         )
     if kind not in _IMPORTANCE_KINDS:
         raise ValueError(f"kind={kind!r}: use one of {', '.join(map(repr, _IMPORTANCE_KINDS))}.")
-    if isinstance(max_display, bool) or not isinstance(max_display, int | np.integer):
-        raise TypeError(f"max_display must be an int, got {max_display!r}.")
-    if max_display < 1:
-        raise ValueError(f"max_display must be at least 1, got {max_display}.")
+    max_display = check_integer(max_display, "max_display", minimum=1)
     values = np.asarray(explanation.values, dtype=float)
     if values.ndim not in (1, 2) or values.shape[-1] == 0:
         raise ValueError(

@@ -22,6 +22,8 @@ from joblib import Parallel, delayed, effective_n_jobs
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from .validation import check_integer
+
 __all__ = ["chunk_items", "parallel_map", "progress_bar", "resolve_n_jobs"]
 
 
@@ -29,9 +31,10 @@ def resolve_n_jobs(n_jobs):
     """Number of workers ``n_jobs`` means for the active joblib backend (``None`` -> 1)."""
     if n_jobs is None:
         return 1
-    if not isinstance(n_jobs, int | np.integer) or isinstance(n_jobs, bool) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}.")
-    return max(1, int(effective_n_jobs(int(n_jobs))))
+    n_jobs = check_integer(n_jobs, "n_jobs")
+    if n_jobs == 0:
+        raise ValueError("n_jobs must be None or a non-zero integer, got 0.")
+    return max(1, int(effective_n_jobs(n_jobs)))
 
 
 def chunk_items(items, n_workers, *, min_chunk=1, per_worker=4):

@@ -44,7 +44,6 @@ fact checked by a real refit.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
@@ -55,10 +54,13 @@ from .._core.refit import EstimatorRefitter, predict_proba_aligned
 from .._core.results import Result, row_index
 from .._core.validation import (
     as_row,
+    check_feature_names,
     check_positive_int,
+    check_real,
     check_sample_weight,
     check_X,
     check_y,
+    feature_names_checked,
     final_step,
     n_rows,
 )
@@ -321,9 +323,7 @@ def _warn_tolerance(estimator, exact, own, c0, c1):
 def _check_options(update, epsilon, delta):
     if update not in UPDATES:
         raise ValueError(f"update must be one of {UPDATES}, got {update!r}.")
-    for name, value in (("epsilon", epsilon), ("delta", delta)):
-        if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a non-negative float, got {value!r}.")
+    return check_real(epsilon, "epsilon", minimum=0), check_real(delta, "delta", minimum=0)
 
 
 def _inputs(estimator, X, y, x, sample_weight):
@@ -343,13 +343,17 @@ def _inputs(estimator, X, y, x, sample_weight):
             )
         return X, np.asarray(y), n, sample_weight, view, x_row
     X = check_X(X, "X")
+    check_feature_names(estimator, X, "X")
     y = check_y(y, "y")
     n = n_rows(X)
     if n != len(y):
         raise ValueError(f"X has {n} rows but y has {len(y)} entries.")
     sample_weight = check_sample_weight(sample_weight, n)
+    if hasattr(x, "iloc"):  # a DataFrame or Series carries names: check them as given
+        check_feature_names(estimator, x, "x")
+    x_row = as_row(x, X)
     view = make_view(estimator, X, y, sample_weight=sample_weight)
-    return X, y, n, sample_weight, view, as_row(x, X)
+    return X, y, n, sample_weight, view, x_row
 
 
 def minimal_forcing_subset(
@@ -417,7 +421,7 @@ def minimal_forcing_subset(
     >>> result.flipped
     True
     """
-    _check_options(update, epsilon, delta)
+    epsilon, delta = _check_options(update, epsilon, delta)
     X, y, n, sample_weight, view, x_row = _inputs(estimator, X, y, x, sample_weight)
     if max_size is None:
         max_size = n - 1
@@ -530,17 +534,30 @@ def minimal_forcing_subsets(estimator, X, y, X_points, *, n_jobs=None, progress=
     list of ForcingSubset
     """
     if hasattr(X_points, "iloc"):
+        if X_points.ndim != 2:
+            raise ValueError(
+                f"X_points must be 2-D (a DataFrame), got a {type(X_points).__name__}."
+            )
         rows = [X_points.iloc[[j]] for j in range(len(X_points))]
+        points = X_points
     else:
         points = np.asarray(X_points)
         if points.ndim != 2:
             raise ValueError(f"X_points must be 2-D, got an array of shape {points.shape}.")
         rows = list(points)
+    if X is not None:
+        check_feature_names(estimator, check_X(X, "X"), "X")
+    check_feature_names(estimator, points, "X_points")
+
+    def run(idx):
+        with feature_names_checked():  # checked above, under the names the caller used
+            return [
+                minimal_forcing_subset(estimator, X, y, rows[j], progress=False, **options)
+                for j in idx
+            ]
+
     results, _ = parallel_map(
-        lambda idx: [
-            minimal_forcing_subset(estimator, X, y, rows[j], progress=False, **options)
-            for j in idx
-        ],
+        run,
         np.arange(len(rows)),
         n_jobs=n_jobs,
         progress=progress,

@@ -59,7 +59,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._core.results import Result, row_index
-from .._core.validation import check_sample_weight, check_X, check_y, fitted_classes, n_rows
+from .._core.validation import (
+    check_feature_names,
+    check_random_state_arg,
+    check_sample_weight,
+    check_X,
+    check_y,
+    fitted_classes,
+    n_rows,
+)
 from .._objectives import EvalContext, resolve_objective
 from ._influence import counterfactual, influence, one_step_newton
 from ._refits import refit_scores
@@ -91,8 +99,8 @@ class ImportanceResult(Result):
     Extra keys depend on the method: ``optimality`` (scaled gradient norm of the training
     objective at the fitted parameters), ``damping`` and ``condition_number`` for
     influence-style methods; ``n_refits`` and ``refit_solver`` for refit-based ones;
-    ``scores_stderr``, ``n_permutations``, ``converged`` and ``mean_prefix_evaluations`` for
-    Data Shapley.
+    ``scores_stderr``, ``n_permutations``, ``converged``, ``mean_prefix_evaluations`` and
+    ``seed`` (of the permutations) for Data Shapley.
     """
 
     def __repr__(self):
@@ -166,7 +174,10 @@ def training_point_importance(
         in one of these, or a :class:`DifferentiableModel`); ``method="loo"`` works for any
         classifier.
     X : array-like or sparse matrix of shape (n_train, n_features)
-        Training inputs (a DataFrame is passed on to the estimator as it is).
+        Training inputs (a DataFrame is passed on to the estimator as it is). Its columns are
+        checked against the estimator's ``feature_names_in_`` (names and order; a warning for
+        an array when the estimator was fitted on a DataFrame, or the reverse), as are those
+        of ``X_eval``.
     y : array-like of shape (n_train,)
         Training labels.
     method : {"influence", "one_step_newton", "loo", "counterfactual", "data_shapley"}, \
@@ -191,7 +202,8 @@ default="influence"
         Parallel refits (joblib; a ``joblib.parallel_config`` backend such as dask or ray is
         honoured).
     random_state : int, RandomState or None
-        Seeds Data Shapley's permutations (the other methods are deterministic).
+        Seeds Data Shapley's permutations (the other methods are deterministic); numpy integers
+        are accepted. Data Shapley reports the seed it used as ``result.seed``.
     progress : bool or None
         Progress bar for refit-based methods (``None``: on a terminal for long runs).
     **method_options
@@ -204,8 +216,9 @@ default="influence"
         refit with the flipped label instead of the closed form. Data Shapley:
         ``n_permutations`` (default 1000, the most sampled), ``max_time`` (seconds),
         ``truncation_tolerance`` (0.01), ``convergence_tolerance`` (0.05), ``min_permutations``
-        (20), ``antithetic`` (True), ``checkpoint`` (a file path to resume from),
-        ``refit_solver``.
+        (20), ``antithetic`` (True), ``checkpoint`` (a file path to save to and resume
+        from: versioned and checksummed; a damaged or foreign file is a ValueError; the seed
+        is stored in it, so ``random_state=None`` resumes), ``refit_solver``.
 
     Returns
     -------
@@ -233,6 +246,7 @@ default="influence"
         raise ValueError("objective must not be an empty list.")
 
     X = check_X(X, "X")
+    check_feature_names(estimator, X, "X")
     y = check_y(y, "y")
     if n_rows(X) != len(y):
         raise ValueError(f"X has {n_rows(X)} rows but y has {len(y)} entries.")
@@ -249,6 +263,7 @@ default="influence"
         if y_eval is None:
             raise ValueError("X_eval was given without y_eval.")
         X_eval = check_X(X_eval, "X_eval")
+        check_feature_names(estimator, X_eval, "X_eval")
         y_eval = check_y(y_eval, "y_eval")
         if n_rows(X_eval) != len(y_eval):
             raise ValueError(
@@ -256,6 +271,7 @@ default="influence"
             )
         sf_eval = sensitive_features_eval
     ctx = EvalContext(objectives, classes, X_eval, y_eval, sf_eval)
+    random_state = check_random_state_arg(random_state)
 
     runtime = {"n_jobs": n_jobs, "progress": progress, "random_state": random_state}
     scores, base, info = METHODS[method](

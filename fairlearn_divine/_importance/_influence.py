@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from .._core.linalg import HessianSolver
-from .._core.validation import n_rows
+from .._core.validation import check_real, n_rows
 from .._models import make_view
 from .._warnings import ApproximationWarning
 from ._refits import flipped_labels, no_options, refit_scores
@@ -58,7 +58,8 @@ def _prepare_influence(
             )
     if view is None:
         view = make_view(estimator, X, y, sample_weight=sample_weight)
-    optimality = _optimality(view, options.pop("optimality_tol", 1e-3))
+    tol = options.pop("optimality_tol", 1e-3)
+    optimality = _optimality(view, check_real(tol, "optimality_tol", minimum=0, allow_inf=True))
     base, grad_f = _objective_gradients(view, ctx, X_eval, eval_is_train)
     solver = HessianSolver(view.hessian(), null_space=view.null_space())
     V = solver.solve(grad_f)

@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._core.parallel import parallel_map
 from .._core.refit import EstimatorRefitter, predict_proba_aligned
-from .._core.validation import check_indices, encode_labels, final_step, n_rows
+from .._core.validation import check_indices, check_real, encode_labels, final_step, n_rows
 from .._models import NewtonRefitter, is_differentiable_model, make_view, use_newton_refits
 from .._warnings import ApproximationWarning
 
@@ -116,7 +116,9 @@ def _newton_task(refitter, theta_ref, Z_eval, ctx, kind, flip_idx):
 def refit_scores(estimator, X, y, sample_weight, ctx, options, runtime, *, kind, method):
     """Scores by refitting once per row: ``kind="remove"`` (LOO) or ``"flip"`` (labels)."""
     warm_start = options.pop("warm_start", True)
-    refit_tol = options.pop("refit_tol", 1e-8)
+    refit_tol = check_real(
+        options.pop("refit_tol", 1e-8), "refit_tol", minimum=0, include_minimum=False
+    )
     indices = options.pop("indices", None)
     refit_solver = options.pop("refit_solver", "auto")
     no_options(options, method)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._core.refit import EstimatorRefitter
 from .._core.results import row_index
-from .._core.validation import n_rows, take
+from .._core.validation import check_integer, check_random_state_arg, n_rows, take
 from .._importance import training_point_importance
 from .._objectives import resolve_sensitive_features
 from ._features import diversity_features
@@ -73,6 +73,8 @@ def select_diverse_influential(
         With ``scores`` (the initial importance scores, sign convention of
         ``training_point_importance``) and ``recalculated``.
     """
+    n_points = check_integer(n_points, "n_points", minimum=1)
+    random_state = check_random_state_arg(random_state)
     sensitive_features = resolve_sensitive_features(sensitive_features, X)
     sensitive_features_eval = resolve_sensitive_features(
         sensitive_features_eval, X_eval, argname="sensitive_features_eval"
@@ -100,7 +102,7 @@ def select_diverse_influential(
     if not wanted.any():
         kind = "harmful (negative" if harmful else "helpful (positive"
         raise ValueError(f"No training point is {kind} score) for objective {objective!r}.")
-    n_points = min(int(n_points), int(wanted.sum()))
+    n_points = min(n_points, int(wanted.sum()))
     selection = select_diverse(
         sign * result.scores,
         Z,

@@ -53,6 +53,12 @@ from sklearn.utils import Bunch, check_random_state
 
 from .._core.parallel import parallel_map
 from .._core.results import Result, row_index
+from .._core.validation import (
+    NumberTypeError,
+    check_integer,
+    check_random_state_arg,
+    check_real,
+)
 from ._diversity import make_diversity
 from ._features import diversity_features
 from ._kernels import BlockKernel, median_pairwise_distance
@@ -119,8 +125,7 @@ def _check_inputs(scores, X, n_points, diversity):
         if X.shape[0] != scores.shape[0]:
             raise ValueError(f"scores has {scores.shape[0]} entries but X has {X.shape[0]} rows.")
     n = scores.shape[0]
-    if not isinstance(n_points, numbers.Integral) or isinstance(n_points, bool):
-        raise TypeError(f"n_points must be an integer, got {n_points!r}.")
+    n_points = check_integer(n_points, "n_points")
     if not 1 <= n_points <= n:
         raise ValueError(f"n_points must be in [1, {n}] (the number of scores), got {n_points}.")
     return scores, X
@@ -133,11 +138,12 @@ def _check_gamma(gamma):
                 f"gamma must be a non-negative float or one of {GAMMA_STRATEGIES}, got {gamma!r}."
             )
         return gamma
-    if not isinstance(gamma, numbers.Real) or isinstance(gamma, bool) or not np.isfinite(gamma):
-        raise TypeError(f"gamma must be a non-negative float or a strategy name, got {gamma!r}.")
-    if gamma < 0:
-        raise ValueError(f"gamma must be non-negative, got {gamma}.")
-    return float(gamma)
+    if isinstance(gamma, bool | np.bool_) or not isinstance(gamma, numbers.Real):
+        raise NumberTypeError(
+            f"gamma must be a non-negative number or a strategy name {GAMMA_STRATEGIES}, got "
+            f"{gamma!r}."
+        )
+    return check_real(gamma, "gamma", minimum=0)
 
 
 def _check_gammas(gammas):
@@ -165,13 +171,8 @@ def _make_kernel(X, kernel, bandwidth, random_state):
             bandwidth = median_pairwise_distance(X, random_state=random_state)
             if bandwidth <= 0:
                 bandwidth = 1.0
-        elif (
-            not isinstance(bandwidth, numbers.Real)
-            or isinstance(bandwidth, bool)
-            or not np.isfinite(bandwidth)
-            or bandwidth <= 0
-        ):
-            raise ValueError(f"bandwidth must be a positive float or 'median', got {bandwidth!r}.")
+        else:
+            bandwidth = check_real(bandwidth, "bandwidth", minimum=0, include_minimum=False)
         return BlockKernel(X, kernel="rbf", bandwidth=float(bandwidth)), float(bandwidth)
     if callable(kernel):
         return BlockKernel(X, kernel=kernel), None
@@ -219,11 +220,21 @@ class _Quota:
             unknown = set(min_per_group) - set(labels.tolist())
             if unknown:
                 raise ValueError(f"min_per_group names unknown groups: {sorted(unknown)!r}.")
-            need = np.array([int(min_per_group.get(g, 0)) for g in labels.tolist()])
-        elif isinstance(min_per_group, numbers.Integral) and not isinstance(min_per_group, bool):
+            need = np.array(
+                [
+                    check_integer(min_per_group.get(g, 0), f"min_per_group[{g!r}]")
+                    for g in labels.tolist()
+                ],
+                dtype=int,
+            )
+        elif isinstance(min_per_group, numbers.Integral) and not isinstance(
+            min_per_group, bool | np.bool_
+        ):
             need = np.full(len(labels), int(min_per_group))
         else:
-            raise TypeError(f"min_per_group must be an int or a dict, got {min_per_group!r}.")
+            raise NumberTypeError(
+                f"min_per_group must be an int or a dict, got {min_per_group!r}."
+            )
         if np.any(need < 0):
             raise ValueError(f"min_per_group must be non-negative, got {min_per_group!r}.")
         pool = self.codes if self.candidates is None else self.codes[self.candidates]
@@ -395,11 +406,11 @@ class Problem:
         self.m = int(n_points)
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
-        if not (isinstance(epsilon, numbers.Real) and 0 < epsilon < 1):
-            raise ValueError(f"epsilon must be in (0, 1), got {epsilon!r}.")
+        self.epsilon = check_real(
+            epsilon, "epsilon", minimum=0, maximum=1, include_minimum=False, include_maximum=False
+        )
         self.strategy = strategy
-        self.epsilon = float(epsilon)
-        self.random_state = random_state
+        self.random_state = check_random_state_arg(random_state)
         self.quota = _Quota(groups, min_per_group, self.n, self.m, candidates)
         self.kernel, self.bandwidth = _make_kernel(self.X, kernel, bandwidth, random_state)
         self.div = make_diversity(diversity, self.kernel, self.n)
@@ -596,8 +607,7 @@ def select_diverse(
             row_index(X, np.shape(scores)[0]) if X is not None else row_index(np.asarray(scores))
         )
     gamma = _check_gamma(gamma)
-    if not (isinstance(influence_budget, numbers.Real) and 0 <= influence_budget <= 1):
-        raise ValueError(f"influence_budget must be in [0, 1], got {influence_budget!r}.")
+    influence_budget = check_real(influence_budget, "influence_budget", minimum=0, maximum=1)
     problem = Problem(
         scores,
         X,

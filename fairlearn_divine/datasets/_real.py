@@ -18,12 +18,11 @@ and ``frame_test``. Missing values are ``NaN``.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from .._core.validation import check_real
 from ._base import _data_file
 
 __all__ = [
@@ -349,12 +348,7 @@ def load_bank_marketing(*, data_home=None, age_threshold=25, drop_duration=False
         ``X`` (DataFrame of the raw attributes), ``y`` (1 = subscribed), ``sensitive_features``
         (``age_group``), ``frame``, ``feature_names``, ``target_name``, ``DESCR``.
     """
-    if (
-        isinstance(age_threshold, bool)
-        or not isinstance(age_threshold, numbers.Real)
-        or not np.isfinite(age_threshold)
-    ):
-        raise ValueError(f"age_threshold must be a finite number, got {age_threshold!r}.")
+    age_threshold = check_real(age_threshold, "age_threshold")
     if not isinstance(drop_duration, bool | np.bool_):
         raise TypeError(f"drop_duration must be a bool, got {drop_duration!r}.")
     path = _data_file(data_home, "bank_marketing", "bank-additional-full.csv")

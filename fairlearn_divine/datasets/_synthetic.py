@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 from scipy.stats import multivariate_normal
 from sklearn.utils import Bunch, check_random_state
+
+from .._core.validation import check_integer, check_random_state_arg, check_real
 
 __all__ = ["load_synthetic", "make_divine_synthetic"]
 
@@ -34,12 +34,6 @@ sensitive attribute drawn from the class-density ratio of a rotated copy of the 
 
 Features: x1, x2 (float). Target: y (int 0/1). Sensitive feature: A (int 0/1).
 """
-
-
-def _check_count(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def make_divine_synthetic(
@@ -107,15 +101,12 @@ def make_divine_synthetic(
     >>> data.X.shape, int(data.is_outlier.sum())
     ((2050, 2), 50)
     """
-    n_samples = _check_count(n_samples, "n_samples", 1)
-    n_outliers = _check_count(n_outliers, "n_outliers", 0)
-    if isinstance(rotation, bool) or not isinstance(rotation, numbers.Real):
-        raise TypeError(f"rotation must be a real number (radians), got {rotation!r}.")
-    if not np.isfinite(rotation):
-        raise ValueError(f"rotation must be finite, got {rotation!r}.")
+    n_samples = check_integer(n_samples, "n_samples", minimum=1)
+    n_outliers = check_integer(n_outliers, "n_outliers", minimum=0)
+    rotation = check_real(rotation, "rotation")
     if not isinstance(as_frame, bool | np.bool_):
         raise TypeError(f"as_frame must be a bool, got {as_frame!r}.")
-    rng = check_random_state(random_state)
+    rng = check_random_state(check_random_state_arg(random_state))
 
     y_main = rng.randint(0, 2, size=n_samples)
     X_main = np.empty((n_samples, 2))
