@@ -123,6 +123,16 @@ def _build_parser():
             "self-contained HTML report. Without data arguments it runs on the embedded DIVINE "
             "synthetic data."
         ),
+        epilog=(
+            "Nothing is lost: before any computation every path is checked. An output that is "
+            "the same file as an input or as the other output (also through a symlink or a hard "
+            "link) is refused, output directories must exist and be writable, and inputs must "
+            "be regular files (no FIFO, device or directory) within --max-input-mb. Outputs are "
+            "written atomically (a temporary file in the same directory, then a rename): an "
+            "error or Ctrl-C leaves an earlier report as it was. Nothing is silently wrong: a "
+            "CSV naming a column twice, an identifier-like categorical column (see "
+            "--drop-columns) and --n-points not below the number of rows are errors."
+        ),
     )
     data = audit.add_argument_group("data (default: the embedded synthetic data set)")
     data.add_argument("--data", metavar="CSV", help="training data as a CSV file with a header")
@@ -202,7 +212,10 @@ def _build_parser():
         help="fairness objective (default: equal_accuracy = |TPR gap| + |TNR gap|)",
     )
     analysis.add_argument(
-        "--n-points", type=_positive_int, default=5, help="number of DIVINE points (default: 5)"
+        "--n-points",
+        type=_positive_int,
+        default=5,
+        help="number of DIVINE points, fewer than the training rows (default: 5)",
     )
     analysis.add_argument(
         "--gamma",
@@ -329,10 +342,14 @@ def _check_paths(args):
     for opt, path in outputs:
         for other_opt, other in seen:
             if same_file(path, other):
-                what = "input" if other_opt in ("--data", "--model-file") else "output"
+                harm = (
+                    "writing it would destroy the input"
+                    if other_opt in ("--data", "--model-file")
+                    else "one would overwrite the other"
+                )
                 raise AuditError(
-                    f"{opt} {path} is the same file as {other_opt} {other}; writing it would "
-                    f"destroy the {what}. Choose another {opt} file."
+                    f"{opt} {path} is the same file as {other_opt} {other}; {harm}. Choose "
+                    f"another {opt} file."
                 )
         seen.append((opt, path))
     if args.model_file:

@@ -1,10 +1,10 @@
 """Files on disk: atomic writes and the checks that keep a command from losing a user's data.
 
-Every file the package writes goes through :func:`atomic_write_bytes` (or
-:func:`atomic_write_text`): the content goes to a temporary file in the target's directory, is
-flushed and fsynced, and then ``os.replace`` puts it in place in one step. A crash, an exception
-or Ctrl-C part-way leaves the old target as it was and no temporary file behind; readers never
-see a half-written file.
+Files the package writes go through :func:`atomic_write_bytes` (or :func:`atomic_write_text`;
+every file of ``fairlearn-divine audit`` does): the content goes to a temporary file in the
+target's directory, is flushed and fsynced, and then ``os.replace`` puts it in place in one
+step. A crash, an exception or Ctrl-C part-way leaves the old target as it was and no temporary
+file behind; readers never see a half-written file.
 
 :func:`check_input_file`, :func:`check_output_file` and :func:`same_file` are the checks a command
 runs *before* any computation: an input must be a regular file of bounded size (not a FIFO, a
