@@ -806,8 +806,9 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0 on success, 2 for bad input (one line on stderr). Bad command-line
-        syntax exits with status 2 through argparse.
+        Exit status: 0 on success, 2 for bad input (one line on stderr), 130 when interrupted
+        (Ctrl-C; the files being written are left as they were). Bad command-line syntax exits
+        with status 2 through argparse.
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -831,3 +832,9 @@ def main(argv=None):
             raise
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # writes are atomic: an earlier report is intact and no temporary file is left
+        if args.debug:
+            raise
+        print(f"{PROG}: interrupted (no file is left half-written)", file=sys.stderr)
+        return 130

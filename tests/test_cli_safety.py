@@ -423,21 +423,34 @@ def test_atomic_write_interrupted_midway_keeps_the_old_file(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
 
 
-def test_cli_interrupted_write_keeps_old_outputs(tmp_path, monkeypatch, capsys):
-    """The report is rendered and the disk fills while it is written: both old files stay."""
+@pytest.mark.parametrize(
+    "error, status, message",
+    [
+        (OSError(28, "No space left on device"), 2, "cannot write"),
+        (KeyboardInterrupt(), 130, "interrupted (no file is left half-written)"),
+    ],
+    ids=["disk-full", "ctrl-c"],
+)
+def test_cli_interrupted_write_keeps_old_outputs(
+    tmp_path, monkeypatch, capsys, error, status, message
+):
+    """The report is rendered, then the disk fills (or Ctrl-C) while it is being written: the
+    old report and JSON stay as they were, and no temporary file is left."""
     html, js = tmp_path / "r.html", tmp_path / "r.json"
     html.write_text("old report")
     js.write_text('{"old": true}')
 
     def fail(fd):
-        raise OSError(28, "No space left on device")
+        raise error
 
     monkeypatch.setattr(files.os, "fsync", fail)
     args = ["audit", "--n-samples", "200", "--max-fraction", "0.05", "--quiet"]
     code = main([*args, "--output", str(html), "--json", str(js)])
     err = capsys.readouterr().err
-    assert code == 2
-    assert "cannot write" in err and "No space left on device" in err
+    assert code == status
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("fairlearn-divine: ")
+    assert message in err
     assert html.read_text() == "old report"
     assert js.read_text() == '{"old": true}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json"]
