@@ -51,6 +51,8 @@ __all__ = ["MODES", "InfluentialPointRemover"]
 
 MODES = ("remove", "downweight", "reweigh")
 #: The amounts fraction="auto" tries (each a prefix of one removal order).
+#: Largest number of parameters for which ``newton_value_`` is computed (one p x p solve).
+NEWTON_MAX_PARAMS = 2000
 AUTO_FRACTIONS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
@@ -216,6 +218,13 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         For ``"reweigh"``: the first-order prediction of ``f`` on the validation data for the
         chosen weights (the weight program's :math:`F(\\delta)`); compare
         ``validation_value_``, the refit's hard value.
+    newton_value_ : float or None
+        The hard value of ``f`` on the validation data predicted by one Newton step from the
+        scored model to the final weights (for the whole set at once, as
+        ``method="one_step_newton"`` does for one point), where that is cheap (a linear model
+        or MLP with at most 2,000 parameters); None otherwise or when nothing was removed.
+        Beside ``validation_value_`` (the refit) it shows how far the refit is from the
+        second-order prediction.
     target_reached_ : bool or None
         With ``target``: whether ``estimator_``'s hard value of ``f`` on the validation data
         reaches it.
@@ -474,6 +483,12 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 removed = np.array([], dtype=np.intp)
                 rows = np.asarray(fit_rows)
                 final_weights = weights
+        self.newton_value_ = None
+        if len(removed) and original is not None and not self.kept_original_:
+            self.newton_value_ = self._newton_value(
+                original, X, y, fit_rows, weights, final_weights, rows, inner_params,
+                validation, objective,
+            )  # fmt: skip
         self.target_reached_ = None
         if self.target is not None:
             if self.validation_value_ is None:
@@ -487,6 +502,48 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.sample_indices_ = rows
         self.sample_weight_ = final_weights[rows]
         return self
+
+    def _newton_value(
+        self, original, X, y, fit_rows, weights, final_weights, rows, inner_params, validation,
+        objective,
+    ):  # fmt: skip
+        """The hard value of f on the validation data after one Newton step from the scored
+        model towards the final weights, where that is cheap: a differentiable view (linear
+        models, MLPs) with at most ``NEWTON_MAX_PARAMS`` parameters; else None.
+
+        With :math:`c'` the objective weights after the removal, :math:`\\theta' = \\hat\\theta
+        - H_{c'}^{-1} \\nabla L(\\hat\\theta; c')`, as ``method="one_step_newton"`` for one
+        point, here for the whole set at once."""
+        from .._core.linalg import HessianSolver
+        from .._models import make_view
+
+        fit_rows = np.asarray(fit_rows)
+        weighted = "sample_weight" in inner_params
+        try:
+            view = make_view(
+                original,
+                take(X, fit_rows),
+                y[fit_rows],
+                sample_weight=weights[fit_rows] if weighted else None,
+            )
+        except (TypeError, ValueError):
+            return None
+        if view.n_params > NEWTON_MAX_PARAMS:
+            return None
+        share = np.zeros(len(fit_rows))
+        kept = np.isin(fit_rows, rows)
+        share[kept] = final_weights[fit_rows[kept]] / weights[fit_rows[kept]]
+        c = view.objective_weights_ * share
+        theta = view.params
+        with warnings.catch_warnings():
+            # a flat direction after the removal is damped; the step is an estimate either way
+            warnings.simplefilter("ignore")
+            step = HessianSolver(view.hessian(weights=c), null_space=view.null_space()).solve(
+                view.objective_gradient(weights=c)
+            )
+        X_v, y_v, sf_v, _ = validation
+        ctx = EvalContext([objective], view.classes_, X_v, y_v, sf_v)
+        return float(ctx.values(view.predict_proba(X_v, params=theta - step))[0])
 
     def _meets(self, objective, value):
         """Whether a hard value of the objective reaches ``target``."""

@@ -404,3 +404,30 @@ def test_reweigh_other_objectives(objective):
     removed_weight = len(y) - remover.sample_weight_.sum()
     assert 0 < removed_weight <= 0.02 * len(y) + 1e-6
     assert np.isfinite(remover.predicted_value_)
+
+
+@pytest.mark.parametrize("mode", ["remove", "reweigh"])
+def test_newton_value_is_one_newton_step_by_hand(mode):
+    """newton_value_: the hard metric after one Newton step of sklearn's logistic objective
+    (sum_i c_i l_i + ||w||^2 / (2C), intercept unpenalised) from the scored model to the final
+    weights, computed here in numpy, then measured with fairlearn."""
+    X, y, sf, Xv, yv, sfv = data()
+    remover = InfluentialPointRemover(
+        lr(), objective="equalized_odds", mode=mode, fraction=0.05, keep_original_if_worse=False
+    )
+    remover, _ = _fit(remover)
+    assert remover.newton_value_ is not None
+    model = lr().fit(X, y)
+    c = np.zeros(len(y))
+    c[remover.sample_indices_] = remover.sample_weight_
+    Z = np.column_stack([X, np.ones(len(y))])
+    theta = np.concatenate([model.coef_[0], model.intercept_])
+    p = 1 / (1 + np.exp(-Z @ theta))
+    penalty = np.r_[np.ones(X.shape[1]), 0.0] / model.C
+    grad = Z.T @ (c * (p - y)) + penalty * theta
+    hess = (Z * (c * p * (1 - p))[:, None]).T @ Z + np.diag(penalty)
+    theta1 = theta - np.linalg.solve(hess, grad)
+    pred = (np.column_stack([Xv, np.ones(len(yv))]) @ theta1 > 0).astype(int)
+    assert remover.newton_value_ == pytest.approx(
+        equalized_odds_difference(yv, pred, sensitive_features=sfv)
+    )
