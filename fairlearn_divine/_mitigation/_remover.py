@@ -36,7 +36,14 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .._core.refit import EstimatorRefitter, predict_proba_aligned
 from .._core.results import row_index
-from .._core.validation import n_rows, take
+from .._core.validation import (
+    check_feature_names,
+    check_integer,
+    check_real,
+    feature_names_checked,
+    n_rows,
+    take,
+)
 from .._importance import training_point_importance
 from .._objectives import (
     EvalContext,
@@ -307,30 +314,27 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             raise ValueError(f"fraction must be a float in (0, 1) or 'auto', got {f!r}.")
         if auto and self.recalculate is not None:
             raise ValueError("fraction='auto' scores once: it does not combine with recalculate.")
-        a = self.max_accuracy_loss
-        if not (isinstance(a, numbers.Real) and not isinstance(a, bool) and 0 <= a <= 1):
-            raise ValueError(f"max_accuracy_loss must be a float in [0, 1], got {a!r}.")
+        check_real(self.max_accuracy_loss, "max_accuracy_loss", minimum=0, maximum=1)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
-        r = self.recalculate
-        if r is not None and (not isinstance(r, numbers.Integral) or isinstance(r, bool) or r < 1):
-            raise ValueError(f"recalculate must be None or a positive integer, got {r!r}.")
-        v = self.validation_fraction
-        if v is not None and not (isinstance(v, numbers.Real) and 0 < v < 1):
-            raise ValueError(f"validation_fraction must be None or in (0, 1), got {v!r}.")
+        if self.recalculate is not None:
+            check_integer(self.recalculate, "recalculate", minimum=1)
+        if self.validation_fraction is not None:
+            check_real(
+                self.validation_fraction,
+                "validation_fraction",
+                minimum=0,
+                maximum=1,
+                include_minimum=False,
+                include_maximum=False,
+            )
         for name in ("keep_original_if_worse", "stop_at_predicted_minimum"):
             value = getattr(self, name)
             if not isinstance(value, bool | np.bool_):
                 raise ValueError(f"{name} must be True or False, got {value!r}.")
         for name in ("target", "max_loss_increase"):
-            value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, numbers.Real)
-                and not isinstance(value, bool)
-                and np.isfinite(value)
-                and value >= 0
-            ):
-                raise ValueError(f"{name} must be None or a float >= 0, got {value!r}.")
+            if getattr(self, name) is not None:
+                check_real(getattr(self, name), name, minimum=0)
         if self.mode == "reweigh" and self.recalculate is not None:
             raise ValueError("mode='reweigh' solves one program: it does not take recalculate.")
         if self.mode == "reweigh" and self.diversity is not None:
@@ -422,8 +426,6 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.n_harmful_ = 0
         self.stopped_early_ = False
         self.stop_reason_ = None
-        removed = np.array([], dtype=np.intp)
-        fit_rows = np.arange(n)
         if sensitive_features is None and objective.requires_sensitive_features:
             raise ValueError(
                 f"objective={objective.name!r} compares sensitive groups, but fit() got no "
@@ -437,6 +439,62 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         validation = None
         if X_val is not None:
             validation = (X_val, np.asarray(y_val), sensitive_features_val, "X_val")
+        if X_val is not None:
+            check_feature_names(self, X_val, "X_val")
+        # the inputs are checked here, under the caller's names: not again in each stage
+        with feature_names_checked():
+            return self._mitigate(
+                X, y, n, sensitive_features, weights, inner_params, validation, objective
+            )
+
+    def _newton_value(
+        self, original, X, y, fit_rows, weights, final_weights, rows, inner_params, validation,
+        objective,
+    ):  # fmt: skip
+        """The hard value of f on the validation data after one Newton step from the scored
+        model towards the final weights, where that is cheap: a differentiable view (linear
+        models, MLPs) with at most ``NEWTON_MAX_PARAMS`` parameters; else None.
+
+        With :math:`c'` the objective weights after the removal, :math:`\\theta' = \\hat\\theta
+        - H_{c'}^{-1} \\nabla L(\\hat\\theta; c')`, as ``method="one_step_newton"`` for one
+        point, here for the whole set at once."""
+        from .._core.linalg import HessianSolver
+        from .._models import make_view
+
+        fit_rows = np.asarray(fit_rows)
+        weighted = "sample_weight" in inner_params
+        try:
+            view = make_view(
+                original,
+                take(X, fit_rows),
+                y[fit_rows],
+                sample_weight=weights[fit_rows] if weighted else None,
+            )
+        except (TypeError, ValueError):
+            return None
+        if view.n_params > NEWTON_MAX_PARAMS:
+            return None
+        share = np.zeros(len(fit_rows))
+        kept = np.isin(fit_rows, rows)
+        own = weights[fit_rows[kept]]
+        # rows the caller gave weight 0 have objective weight 0 already
+        share[kept] = np.divide(
+            final_weights[fit_rows[kept]], own, out=np.zeros(len(own)), where=own > 0
+        )
+        c = view.objective_weights_ * share
+        theta = view.params
+        with warnings.catch_warnings():
+            # a flat direction after the removal is damped; the step is an estimate either way
+            warnings.simplefilter("ignore")
+            step = HessianSolver(view.hessian(weights=c), null_space=view.null_space()).solve(
+                view.objective_gradient(weights=c)
+            )
+        X_v, y_v, sf_v, _ = validation
+        ctx = EvalContext([objective], view.classes_, X_v, y_v, sf_v)
+        return float(ctx.values(view.predict_proba(X_v, params=theta - step))[0])
+
+    def _mitigate(self, X, y, n, sensitive_features, weights, inner_params, validation, objective):
+        """Score, choose the removal (or weights), refit and compare: the body of :meth:`fit`."""
         self.fraction_ = self.fraction
         self.auto_path_ = None
         self.predicted_value_ = None
@@ -502,48 +560,6 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.sample_indices_ = rows
         self.sample_weight_ = final_weights[rows]
         return self
-
-    def _newton_value(
-        self, original, X, y, fit_rows, weights, final_weights, rows, inner_params, validation,
-        objective,
-    ):  # fmt: skip
-        """The hard value of f on the validation data after one Newton step from the scored
-        model towards the final weights, where that is cheap: a differentiable view (linear
-        models, MLPs) with at most ``NEWTON_MAX_PARAMS`` parameters; else None.
-
-        With :math:`c'` the objective weights after the removal, :math:`\\theta' = \\hat\\theta
-        - H_{c'}^{-1} \\nabla L(\\hat\\theta; c')`, as ``method="one_step_newton"`` for one
-        point, here for the whole set at once."""
-        from .._core.linalg import HessianSolver
-        from .._models import make_view
-
-        fit_rows = np.asarray(fit_rows)
-        weighted = "sample_weight" in inner_params
-        try:
-            view = make_view(
-                original,
-                take(X, fit_rows),
-                y[fit_rows],
-                sample_weight=weights[fit_rows] if weighted else None,
-            )
-        except (TypeError, ValueError):
-            return None
-        if view.n_params > NEWTON_MAX_PARAMS:
-            return None
-        share = np.zeros(len(fit_rows))
-        kept = np.isin(fit_rows, rows)
-        share[kept] = final_weights[fit_rows[kept]] / weights[fit_rows[kept]]
-        c = view.objective_weights_ * share
-        theta = view.params
-        with warnings.catch_warnings():
-            # a flat direction after the removal is damped; the step is an estimate either way
-            warnings.simplefilter("ignore")
-            step = HessianSolver(view.hessian(weights=c), null_space=view.null_space()).solve(
-                view.objective_gradient(weights=c)
-            )
-        X_v, y_v, sf_v, _ = validation
-        ctx = EvalContext([objective], view.classes_, X_v, y_v, sf_v)
-        return float(ctx.values(view.predict_proba(X_v, params=theta - step))[0])
 
     def _meets(self, objective, value):
         """Whether a hard value of the objective reaches ``target``."""

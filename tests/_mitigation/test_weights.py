@@ -431,3 +431,29 @@ def test_newton_value_is_one_newton_step_by_hand(mode):
     assert remover.newton_value_ == pytest.approx(
         equalized_odds_difference(yv, pred, sensitive_features=sfv)
     )
+
+
+def test_validation_columns_checked_under_their_own_name():
+    """X_val with its columns reordered is refused naming X_val (not the inner X_eval); numpy
+    scalars are accepted as numeric options."""
+    import pandas as pd
+
+    X, y, sf, Xv, yv, sfv = data()
+    cols = [f"x{j}" for j in range(X.shape[1])]
+    Xf, Xvf = pd.DataFrame(X, columns=cols), pd.DataFrame(Xv, columns=cols)
+    remover = InfluentialPointRemover(lr(), objective="equalized_odds", fraction=0.02)
+    with pytest.raises(ValueError, match="X_val"):
+        remover.fit(
+            Xf, y, sensitive_features=sf, X_val=Xvf[cols[::-1]], y_val=yv,
+            sensitive_features_val=sfv,
+        )  # fmt: skip
+    before = Xvf.copy()
+    remover = InfluentialPointRemover(
+        lr(), objective="equalized_odds", mode="reweigh", fraction=np.float32(0.02),
+        max_accuracy_loss=np.float64(0.01), target=np.float32(0.0),
+        max_loss_increase=np.int64(0),
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # an unreachable target warns
+        remover.fit(Xf, y, sensitive_features=sf, X_val=Xvf, y_val=yv, sensitive_features_val=sfv)
+    pd.testing.assert_frame_equal(Xvf, before)
