@@ -28,7 +28,11 @@ DIVERSITY_NAMES = ("sum_redundancy", "facility_location", "mmd")
 
 
 class _Diversity:
-    """Stateful R with vectorised marginal gains."""
+    """Stateful R with vectorised marginal gains.
+
+    The state (the selection so far and its running sums) belongs to one greedy run at a
+    time: concurrent runs (the gamma sweep on threads) each take a :meth:`fresh` copy.
+    """
 
     is_submodular = True
     needs_kernel = True
@@ -37,6 +41,11 @@ class _Diversity:
         self.kernel = kernel
         self.n = kernel.n if kernel is not None else None
         self.reset()
+
+    def fresh(self):
+        """A new, empty state of the same R (its own kernel column cache), for another
+        thread."""
+        return type(self)(self.kernel.copy())
 
     def reset(self):
         self.selected = []
@@ -156,6 +165,11 @@ class _UserDiversity(_Diversity):
         self.n = n
         self.is_submodular = bool(getattr(obj, "is_submodular", True))
         self.reset()
+
+    def fresh(self):
+        # the user's object gets the selection explicitly; any state of its own it must
+        # keep thread-safe itself
+        return _UserDiversity(self.obj, self.n)
 
     def gains(self, candidates=None):
         cand = np.arange(self.n) if candidates is None else np.asarray(candidates)

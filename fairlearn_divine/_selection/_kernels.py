@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 
 import numpy as np
@@ -22,6 +23,7 @@ def median_pairwise_distance(X, *, max_samples=1000, random_state=None):
     n = X.shape[0]
     idx = rng.choice(n, size=max_samples, replace=False) if n > max_samples else np.arange(n)
     S = X[idx]
+    S = S - S.mean(axis=0)  # distances are translation invariant; centred norms cannot overflow
     sq = np.einsum("ij,ij->i", S, S)
     D2 = sq[:, None] + sq[None, :] - 2 * S @ S.T
     iu = np.triu_indices(len(idx), k=1)
@@ -61,6 +63,14 @@ class BlockKernel:
         self._total = None
         self.n_column_evaluations = 0
 
+    def copy(self):
+        """The same kernel with its own column cache (for another thread): the data, the
+        column sums and the total, once computed, are shared (they are never written again)."""
+        other = copy.copy(self)
+        other._cache = OrderedDict()
+        other.n_column_evaluations = 0
+        return other
+
     def block(self, rows, cols):
         """phi(X[rows], X[cols]) as a dense (len(rows), len(cols)) array.
 
@@ -76,7 +86,20 @@ class BlockKernel:
             E -= self._sq[cols][None, :]
             np.minimum(E, 0.0, out=E)
             return np.exp(E, out=E)
-        return np.asarray(self.kernel(A, B), dtype=self.dtype)
+        out = np.asarray(self.kernel(A, B), dtype=self.dtype)
+        if out.shape != (A.shape[0], B.shape[0]):
+            raise ValueError(
+                f"kernel(A, B) must return an array of shape (len(A), len(B)) = "
+                f"{(A.shape[0], B.shape[0])}, got {out.shape}."
+            )
+        if not np.all(np.isfinite(out)):
+            raise ValueError(
+                "kernel(A, B) returned NaN or infinite similarities (e.g. of rows "
+                f"{np.argwhere(~np.isfinite(out))[0].tolist()} of this block): the diversity "
+                "cannot be computed. Standardise X (e.g. sklearn.preprocessing.StandardScaler) "
+                "or make the kernel finite for these inputs."
+            )
+        return out
 
     def reduce_columns(self, cols, reduce):
         """For each column v in ``cols``: sum over row tiles of ``reduce(tile, rows)``.

@@ -51,7 +51,7 @@ import warnings
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from .._core.parallel import parallel_map
+from .._core.parallel import parallel_map, resolve_n_jobs
 from .._core.results import Result, row_index
 from .._core.validation import (
     NumberTypeError,
@@ -429,13 +429,18 @@ class Problem:
                 UserWarning,
                 stacklevel=3,
             )
+        if strategy == "stochastic" and isinstance(self.random_state, np.random.RandomState):
+            # one seed for every run: the same candidates per gamma whatever the order or the
+            # thread the gammas run in (a shared RandomState would be drawn from concurrently)
+            self.random_state = int(self.random_state.randint(np.iinfo(np.int32).max))
         self.top = self.run(0.0)
         self.top_influence = float(self.scores[self.top].sum())
 
-    def run(self, gamma):
+    def run(self, gamma, div=None):
+        """The greedy selection for ``gamma``, in ``div`` (default: the problem's own state)."""
         return _run(
             self.scores,
-            self.div,
+            self.div if div is None else div,
             gamma,
             self.m,
             self.quota,
@@ -444,12 +449,13 @@ class Problem:
             self.random_state,
         )
 
-    def describe(self, idx, gamma):
+    def describe(self, idx, gamma, div=None):
         """I(S), R(S) and distances of a selection (replays it only if R's state differs)."""
-        if self.div.selected != [int(v) for v in idx]:
-            self.div.reset()
+        div = self.div if div is None else div
+        if div.selected != [int(v) for v in idx]:
+            div.reset()
             for v in idx:
-                self.div.add(int(v))
+                div.add(int(v))
         influence = float(self.scores[idx].sum())
         denom = abs(self.top_influence) or 1.0
         return {
@@ -458,8 +464,8 @@ class Problem:
             "influence": influence,
             "top_influence": self.top_influence,
             "influence_retained": 1.0 - (self.top_influence - influence) / denom,
-            "diversity": float(self.div.value()),
-            "relative_diversity": float(self.div.relative_value()),
+            "diversity": float(div.value()),
+            "relative_diversity": float(div.relative_value()),
             "mean_pairwise_distance": _mean_pairwise_distance(self.X, idx),
         }
 
@@ -481,23 +487,29 @@ class Problem:
         s_R = abs(r_div - r_top) or 1.0
         return s_I, s_R
 
-    def _sweep_rows(self, gammas, s_I, s_R):
+    def _sweep_rows(self, gammas, s_I, s_R, div=None):
         rows = []
         for g in gammas:
             raw = float(g) * s_I / s_R
-            idx = self.run(raw)
-            row = self.describe(idx, raw)
+            idx = self.run(raw, div)
+            row = self.describe(idx, raw, div)
             row["gamma_normalized"] = float(g)
             rows.append(row)
         return rows
 
     def sweep(self, gammas, n_jobs=None):
         s_I, s_R = self.scales()
-        # each worker gets its own copy of the problem (kernel caches included)
+        n_jobs = n_jobs if len(gammas) > 1 else None
+        if resolve_n_jobs(n_jobs) == 1:
+            task = lambda part: self._sweep_rows(part, s_I, s_R)  # noqa: E731
+        else:
+            # every chunk runs in its own diversity state (and kernel column cache): workers
+            # may be threads of one process (joblib's threading backend) sharing this problem
+            task = lambda part: self._sweep_rows(part, s_I, s_R, self.div.fresh())  # noqa: E731
         results, _ = parallel_map(
-            lambda part: self._sweep_rows(part, s_I, s_R),
+            task,
             np.asarray(gammas),
-            n_jobs=n_jobs if len(gammas) > 1 else None,
+            n_jobs=n_jobs,
             progress=False,
             per_worker=1,
         )
