@@ -11,20 +11,64 @@ progress bar. Results come back in item order, whatever the number of workers.
 Progress (:func:`progress_bar`): ``progress=True`` always shows a bar, ``False`` never, and
 ``None`` (the default of every public function) shows it on a terminal for work of at least
 ``auto_min`` items.
+
+Seeds (:func:`run_seed`, :func:`task_seeds`, :func:`task_rng`): a randomised computation draws
+*one* integer seed up front from its ``random_state`` (an integer is the seed itself; a
+``RandomState`` or ``Generator`` is drawn from once; ``None`` draws from numpy's global random
+state), and task *t* (a permutation, a sample: a unit of work numbered independently of the
+chunks) takes its random numbers from ``numpy.random.SeedSequence([seed, t])``. No task draws
+from a shared generator, so every backend and every ``n_jobs`` give the same result.
+
+Private state: with several workers, every task runs its own copy of ``func`` and of everything
+it references (estimators, model views, caches, random generators): process backends (loky,
+multiprocessing) copy it by pickling anyway; for any other backend (threading, dask, ray) the
+function is pickled once and each task unpickles its own copy. No two tasks share a mutable
+object, whatever the backend.
+
+Interruption (:func:`stop_workers_on_interrupt`, used by :func:`parallel_map` with several
+workers): for the duration of the call, in the main thread only, SIGINT raises
+``KeyboardInterrupt`` and SIGTERM raises ``SystemExit(143)``; joblib then aborts the running
+tasks, and the loky worker processes are killed (``shutdown(kill_workers=True)`` of loky's
+reusable executor), so no worker outlives the interrupted call. The previous handlers are
+restored when the call ends, however it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import numbers
+import pickle
+import signal
+import threading
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+from joblib._parallel_backends import MultiprocessingBackend
+from joblib.parallel import get_active_backend
+from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .validation import check_integer
 
-__all__ = ["chunk_items", "parallel_map", "progress_bar", "resolve_n_jobs"]
+try:  # joblib >= 1.6 depends on cloudpickle; older versions vendor it
+    import cloudpickle
+except ImportError:  # pragma: no cover
+    from joblib.externals import cloudpickle
+
+__all__ = [
+    "chunk_items",
+    "parallel_map",
+    "progress_bar",
+    "resolve_n_jobs",
+    "run_seed",
+    "stop_workers_on_interrupt",
+    "task_rng",
+    "task_seeds",
+]
+
+#: seeds drawn from a random generator lie in [0, _SEED_BOUND)
+_SEED_BOUND = 2**31 - 1
 
 
 def resolve_n_jobs(n_jobs):
@@ -59,9 +103,124 @@ def progress_bar(progress, total, desc, *, auto_min=100):
     return tqdm(total=total, desc=desc, disable=disable, leave=False)
 
 
-def _run_chunk(func, chunk, single_thread):
+def run_seed(random_state):
+    """The one integer seed of a randomised run, drawn up front from ``random_state``.
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.RandomState, numpy.random.Generator or None
+        An integer is the seed itself; a ``RandomState`` or ``Generator`` is drawn from once
+        (advancing it, as scikit-learn does); ``None`` draws from numpy's global random state.
+
+    Returns
+    -------
+    int
+        A non-negative seed; tasks derive their random numbers from it with
+        :func:`task_seeds` / :func:`task_rng`.
+    """
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be a non-negative seed, got {random_state}.")
+        return int(random_state)
+    if random_state is None:
+        return int(check_random_state(None).randint(_SEED_BOUND))  # numpy's global state
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(_SEED_BOUND))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(_SEED_BOUND))
+    raise TypeError(
+        "random_state must be None, a non-negative integer, a numpy.random.RandomState or a "
+        f"numpy.random.Generator, got {random_state!r}."
+    )
+
+
+def task_seeds(random_state, n_tasks, *, start=0):
+    """The seed sequences of tasks ``start, ..., start + n_tasks - 1`` of one run.
+
+    Task *t* gets ``numpy.random.SeedSequence([run_seed(random_state), t])``: the same for any
+    chunking, backend or ``n_jobs``. Pass the integer from :func:`run_seed` to get the seeds of
+    later tasks of the same run (e.g. when resuming it).
+    """
+    seed = run_seed(random_state)
+    return [np.random.SeedSequence([seed, t]) for t in range(start, start + int(n_tasks))]
+
+
+def task_rng(seed, task):
+    """The random generator of task number ``task`` of the run with seed ``seed``."""
+    (sequence,) = task_seeds(seed, 1, start=int(task))
+    return np.random.default_rng(sequence)
+
+
+def _copies_tasks(backend):
+    """Whether the joblib backend gives each task its own copy of its arguments (processes)."""
+    return isinstance(backend, MultiprocessingBackend)  # loky and multiprocessing
+
+
+def _run_chunk(func, chunk, single_thread, pickled=False):
+    if pickled:
+        func = pickle.loads(func)  # this task's own copy (see "Private state")
     with threadpool_limits(1) if single_thread else contextlib.nullcontext():
         return func(chunk)
+
+
+def _private_func(func):
+    """``func`` pickled once, for tasks to unpickle their own copy; a clear error if it cannot."""
+    try:
+        return cloudpickle.dumps(func)
+    except Exception as err:  # cloudpickle raises several types for unpicklable objects
+        raise TypeError(
+            "With n_jobs > 1 every task works on its own copy of the estimator, data and "
+            "objectives (as joblib's process backends do), so they must be picklable; this "
+            f"one is not ({type(err).__name__}: {err}). Use n_jobs=1."
+        ) from err
+
+
+def _kill_loky_workers():
+    """Kill the worker processes of loky's reusable executor, if there is one."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = reusable_executor._executor
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
+
+
+_interrupt_depth = threading.local()
+
+
+@contextlib.contextmanager
+def stop_workers_on_interrupt():
+    """SIGINT/SIGTERM stop the parallel work inside the block (see the module docstring).
+
+    Installed only in the main thread (signal handlers can only be set there) and only by the
+    outermost of nested blocks; restores the previous handlers on exit. SIGINT is re-raised as
+    ``KeyboardInterrupt``, SIGTERM as ``SystemExit(128 + SIGTERM)``, after the loky workers are
+    killed.
+    """
+    if threading.current_thread() is not threading.main_thread() or getattr(
+        _interrupt_depth, "active", False
+    ):
+        yield
+        return
+
+    def handler(signum, frame):
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    signals = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+    _interrupt_depth.active = True
+    try:
+        for sig in signals:
+            signal.signal(sig, handler)
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        _kill_loky_workers()
+        raise
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        _interrupt_depth.active = False
 
 
 def parallel_map(
@@ -89,6 +248,8 @@ def parallel_map(
         The progress rule and the bar's label; the bar advances by ``weight(chunk)``.
     min_chunk, per_worker : int
         The chunk rule (see the module docstring).
+    weight : callable
+        The progress a chunk makes (default: its length).
 
     Returns
     -------
@@ -105,13 +266,17 @@ def parallel_map(
                 results.append(func(chunk))
                 bar.update(weight(chunk))
         else:
-            # one BLAS thread per worker: the workers already use every core
-            tasks = (delayed(_run_chunk)(func, chunk, True) for chunk in chunks)
-            for result, chunk in zip(
-                Parallel(n_jobs=n_workers, return_as="generator")(tasks), chunks, strict=True
-            ):
-                results.append(result)
-                bar.update(weight(chunk))
+            with stop_workers_on_interrupt():
+                backend, _ = get_active_backend()
+                pickled = not _copies_tasks(backend)
+                task_func = _private_func(func) if pickled else func
+                # one BLAS thread per worker: the workers already use every core
+                tasks = (delayed(_run_chunk)(task_func, chunk, True, pickled) for chunk in chunks)
+                for result, chunk in zip(
+                    Parallel(n_jobs=n_workers, return_as="generator")(tasks), chunks, strict=True
+                ):
+                    results.append(result)
+                    bar.update(weight(chunk))
     finally:
         bar.close()
     return results, chunks

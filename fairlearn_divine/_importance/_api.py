@@ -201,9 +201,12 @@ default="influence"
     n_jobs : int, optional
         Parallel refits (joblib; a ``joblib.parallel_config`` backend such as dask or ray is
         honoured).
-    random_state : int, RandomState or None
+    random_state : int, RandomState, Generator or None
         Seeds Data Shapley's permutations (the other methods are deterministic); numpy integers
-        are accepted. Data Shapley reports the seed it used as ``result.seed``.
+        are accepted. One seed is drawn from it up front (a ``RandomState`` or ``Generator`` is
+        drawn from once) and every permutation derives its own from it, so the result is the
+        same for any ``n_jobs`` and joblib backend. Data Shapley reports the seed it used as
+        ``result.seed``.
     progress : bool or None
         Progress bar for refit-based methods (``None``: on a terminal for long runs).
     **method_options
@@ -271,7 +274,8 @@ default="influence"
             )
         sf_eval = sensitive_features_eval
     ctx = EvalContext(objectives, classes, X_eval, y_eval, sf_eval)
-    random_state = check_random_state_arg(random_state)
+    if not isinstance(random_state, np.random.Generator):  # a Generator is drawn from once too
+        random_state = check_random_state_arg(random_state)
 
     runtime = {"n_jobs": n_jobs, "progress": progress, "random_state": random_state}
     scores, base, info = METHODS[method](

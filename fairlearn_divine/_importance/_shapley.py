@@ -36,10 +36,16 @@ pair's mean marginal is one sample.
 Convergence: per-point standard errors ``scores_stderr`` (the standard deviation of the
 per-sample marginals over the square root of the number of samples); sampling stops when
 ``max(stderr) <= convergence_tolerance * max(|scores|)`` after ``min_permutations``, or at
-``n_permutations`` or ``max_time``. Sample *t* is generated from
-``SeedSequence([seed, t])``, so a given ``random_state`` gives the same result for any
-``n_jobs`` and joblib backend (except when ``max_time`` stops the run), and a run resumed from
-its ``checkpoint`` file equals an uninterrupted one.
+``n_permutations`` or ``max_time``. The package's seeding rule
+(:mod:`fairlearn_divine._core.parallel`): one seed is drawn up front from ``random_state``, and
+sample *t* is generated from ``SeedSequence([seed, t])``, so a given ``random_state`` (an
+integer, or a fresh ``RandomState`` / ``Generator`` in the same state) gives the same result for
+any ``n_jobs`` and joblib backend (except when ``max_time`` stops the run), and a run resumed
+from its ``checkpoint`` file equals an uninterrupted one. Every parallel task works on its own
+copy of the estimator and its refit state, also under the threading backend.
+
+SIGINT or SIGTERM during a run stop it cleanly (``KeyboardInterrupt`` / ``SystemExit``, worker
+processes killed); the checkpoint then holds every round finished before the signal.
 
 Checkpoints
 -----------
@@ -54,6 +60,7 @@ file, or one of another run or seed, is a ValueError naming the file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import os
@@ -61,13 +68,17 @@ import time
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 
 from .._core.files import atomic_write_bytes, check_input_file, check_output_file
-from .._core.parallel import chunk_items, progress_bar, resolve_n_jobs
+from .._core.parallel import (
+    parallel_map,
+    progress_bar,
+    resolve_n_jobs,
+    run_seed,
+    stop_workers_on_interrupt,
+    task_rng,
+)
 from .._core.refit import EstimatorRefitter, predict_proba_aligned
 from .._core.validation import check_integer, check_real, encode_labels, n_rows
 from .._models import NewtonRefitter, is_differentiable_model, make_view, use_newton_refits
@@ -184,19 +195,17 @@ def _one_permutation(perm, prefix, y_idx, w, ctx, f_empty, f_full, tol_abs):
     return marg, n_evaluated
 
 
-def _samples(ts, seed, n, antithetic, prefix, y_idx, w, ctx, f_empty, f_full, tol_abs, limit):
+def _samples(ts, seed, n, antithetic, prefix, y_idx, w, ctx, f_empty, f_full, tol_abs):
     """Samples ts: mean marginals of each permutation (and its reverse if antithetic)."""
     out = []
-    with threadpool_limits(1) if limit else contextlib.nullcontext():
-        for t in ts:
-            rng = np.random.default_rng(np.random.SeedSequence([seed, t]))
-            perm = rng.permutation(n)
-            args = (prefix, y_idx, w, ctx, f_empty, f_full, tol_abs)
-            marg, k = _one_permutation(perm, *args)
-            if antithetic:
-                marg2, k2 = _one_permutation(perm[::-1], *args)
-                marg, k = 0.5 * (marg + marg2), k + k2
-            out.append((marg, k))
+    for t in ts:
+        perm = task_rng(seed, t).permutation(n)
+        args = (prefix, y_idx, w, ctx, f_empty, f_full, tol_abs)
+        marg, k = _one_permutation(perm, *args)
+        if antithetic:
+            marg2, k2 = _one_permutation(perm[::-1], *args)
+            marg, k = 0.5 * (marg + marg2), k + k2
+        out.append((marg, k))
     return out
 
 
@@ -278,9 +287,9 @@ def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     classes = ctx.classes
     y_idx = encode_labels(y, classes)
     rs = runtime["random_state"]
-    # the seed of sample t's permutation is SeedSequence([seed, t]); drawn up front, so that a
-    # checkpoint stores it and random_state=None resumes with the same seed
-    seed = rs if isinstance(rs, int) else int(check_random_state(rs).randint(2**31 - 1))
+    # the seed of sample t's permutation is SeedSequence([seed, t]) (the package's one seeding
+    # rule); drawn up front, so that a checkpoint stores it and random_state=None resumes
+    seed = run_seed(rs)
 
     # full-data and empty-set values
     use_newton = use_newton_refits(refit_solver, estimator)
@@ -332,7 +341,7 @@ def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
         if rs is not None and not isinstance(rs, int) and state["seed"] != seed:
             raise ValueError(
                 f"checkpoint {checkpoint!r} was made with the seed {state['seed']}, but the "
-                f"RandomState given as random_state draws {seed}: pass "
+                f"{type(rs).__name__} given as random_state draws {seed}: pass "
                 f"random_state={state['seed']} (or None) to resume it."
             )
         seed = state["seed"]
@@ -347,40 +356,47 @@ def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     # a batch is computed in parallel, then taken in rounds of _ROUND samples in sample order,
     # convergence checked after each round: the result does not depend on n_jobs
     batch = _ROUND * max(1, -(-n_workers // _ROUND))
-    parallel = Parallel(n_jobs=n_workers) if n_workers > 1 else None
-    args = (seed, n, antithetic, prefix, y_idx, weights, ctx, f_empty, f_full, tol_abs)
-    while done < max_samples and not converged:
-        ts = np.arange(done, min(done + batch, max_samples))
-        if parallel is None:
-            results = _samples(ts, *args, False)
-        else:
-            chunks = chunk_items(ts, n_workers, per_worker=1)
-            results = [
-                r
-                for part in parallel(delayed(_samples)(c, *args, True) for c in chunks)
-                for r in part
-            ]
-        for start_round in range(0, len(results), _ROUND):
-            for marg, k in results[start_round : start_round + _ROUND]:  # in sample order
-                total += marg
-                total_sq += marg**2
-                n_evaluated += k
-            n_round = len(results[start_round : start_round + _ROUND])
-            done += n_round
-            bar.update(n_round * per_sample)
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, signature, seed, total, total_sq, done, n_evaluated)
-            mean, stderr = _moments(total, total_sq, done)
-            if done >= min_samples and np.all(
-                stderr.max(axis=0) <= convergence_tolerance * np.abs(mean).max(axis=0)
-            ):
-                converged = True
-                break
+    task = functools.partial(
+        _samples,
+        seed=seed,
+        n=n,
+        antithetic=antithetic,
+        prefix=prefix,
+        y_idx=y_idx,
+        w=weights,
+        ctx=ctx,
+        f_empty=f_empty,
+        f_full=f_full,
+        tol_abs=tol_abs,
+    )
+    # SIGINT/SIGTERM: workers stopped, the checkpoint holds every finished round
+    with stop_workers_on_interrupt(), contextlib.closing(bar):
+        while done < max_samples and not converged:
+            ts = np.arange(done, min(done + batch, max_samples))
+            parts, _ = parallel_map(task, ts, n_jobs=n_workers, progress=False, per_worker=1)
+            results = [r for part in parts for r in part]
+            for start_round in range(0, len(results), _ROUND):
+                for marg, k in results[start_round : start_round + _ROUND]:  # in sample order
+                    total += marg
+                    total_sq += marg**2
+                    n_evaluated += k
+                n_round = len(results[start_round : start_round + _ROUND])
+                done += n_round
+                bar.update(n_round * per_sample)
+                if checkpoint is not None:
+                    save_checkpoint(
+                        checkpoint, signature, seed, total, total_sq, done, n_evaluated
+                    )
+                mean, stderr = _moments(total, total_sq, done)
+                if done >= min_samples and np.all(
+                    stderr.max(axis=0) <= convergence_tolerance * np.abs(mean).max(axis=0)
+                ):
+                    converged = True
+                    break
+                if max_time is not None and time.perf_counter() - start >= max_time:
+                    break
             if max_time is not None and time.perf_counter() - start >= max_time:
                 break
-        if max_time is not None and time.perf_counter() - start >= max_time:
-            break
-    bar.close()
     mean, stderr = _moments(total, total_sq, done)
     info = {
         "scores_stderr": stderr.T,
