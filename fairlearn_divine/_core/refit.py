@@ -30,16 +30,25 @@ import numpy as np
 from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 
-from .validation import final_step, n_rows, take
+from .._warnings import ApproximationWarning
+from .validation import encode_labels, final_step, n_rows, take
 
 __all__ = [
     "EstimatorRefitter",
+    "SingleClassRefitError",
     "fit_estimator",
+    "is_unpenalised",
     "predict_proba_aligned",
+    "rows_emptying_their_class",
+    "separates",
+    "separation_margins",
+    "single_class_error",
     "warm_start_is_exact",
+    "warn_if_no_optimum",
 ]
 
 _WARM_SOLVERS = ("lbfgs", "newton-cg", "newton-cholesky", "sag", "saga")
@@ -66,6 +75,46 @@ def warm_start_is_exact(estimator):
         and np.isfinite(C)
         and C > 0
     )
+
+
+class SingleClassRefitError(ValueError):
+    """A refit on rows that hold fewer than two classes, which a classifier cannot fit.
+
+    Attributes
+    ----------
+    n_rows : int
+        Rows the refit would have had.
+    classes : ndarray
+        The classes among them (one or none).
+    """
+
+    def __init__(self, estimator_name, n_rows, classes, n_fitted_classes):
+        self.n_rows = int(n_rows)
+        self.classes = np.asarray(classes)
+        held = "0 classes" if len(self.classes) == 0 else f"1 class ({self.classes.tolist()[0]!r})"
+        super().__init__(
+            f"Cannot refit {estimator_name} on the {self.n_rows} remaining row(s): they hold "
+            f"{held} of the {n_fitted_classes} it was fitted with, and a classifier needs at "
+            "least 2 classes. Remove fewer rows of that class."
+        )
+
+
+def single_class_error(estimator, labels, n_fitted_classes):
+    """The :class:`SingleClassRefitError` for a refit on rows with ``labels``, or ``None``
+    when they hold two classes or more."""
+    present = np.unique(labels)
+    if len(present) >= 2:
+        return None
+    name = type(final_step(estimator)).__name__ if estimator is not None else "the model"
+    return SingleClassRefitError(name, len(labels), present, n_fitted_classes)
+
+
+def rows_emptying_their_class(y, rows=None):
+    """The rows among ``rows`` (default: all) that are the only member of their class in
+    ``y``: removing (or relabelling) one of them leaves a refit without that class."""
+    labels, codes, counts = np.unique(np.asarray(y), return_inverse=True, return_counts=True)
+    rows = np.arange(len(codes)) if rows is None else np.asarray(rows, dtype=np.intp)
+    return rows[counts[codes.reshape(-1)[rows]] == 1]
 
 
 def _sample_weight_params(estimator, sample_weight):
@@ -140,6 +189,64 @@ def _take_param(value, rows):
     return take(value, rows)
 
 
+def separation_margins(P, y_idx, weights=None):
+    """Log-odds margins :math:`\\log p_{i, y_i} - \\max_{k \\ne y_i} \\log p_{ik}` of the rows
+    with a non-zero weight (``inf`` where the other classes' probabilities underflow)."""
+    P = np.asarray(P, dtype=float)
+    y_idx = np.asarray(y_idx, dtype=np.intp)
+    if weights is not None:
+        rows = np.flatnonzero(np.asarray(weights, dtype=float) != 0)
+        P, y_idx = P[rows], y_idx[rows]
+    if P.shape[0] == 0:
+        return np.empty(0)
+    own = P[np.arange(len(y_idx)), y_idx]
+    other = P.copy()
+    other[np.arange(len(y_idx)), y_idx] = -np.inf
+    with np.errstate(divide="ignore"):
+        return np.log(own) - np.log(np.max(other, axis=1))
+
+
+def separates(margins):
+    """Whether every margin is positive (the model separates those rows)."""
+    return margins.size > 0 and bool(np.all(margins > 0))
+
+
+def warn_if_no_optimum(margins, description, *, stacklevel=3):
+    """Warn that an unpenalised model separating its training data has no optimum.
+
+    Returns whether it warned. ``margins`` from :func:`separation_margins`.
+    """
+    if not separates(margins):
+        return False
+    warnings.warn(
+        f"The fitted {description} has no penalty and separates its training data (every "
+        f"row on its own side, smallest log-odds margin {float(np.min(margins)):.3g}): its "
+        "training objective has no minimum, the coefficients are wherever the solver "
+        "stopped, and so are those of every refit. Influence scores (then about 0) and "
+        "refit-based scores (leave-one-out, Shapley; then often exactly 0) describe that "
+        "stopping point, not the data. Add a penalty: a finite C (e.g. the default C=1.0) "
+        "for LogisticRegression, alpha > 0 for MLPClassifier or SGDClassifier.",
+        ApproximationWarning,
+        stacklevel=stacklevel,
+    )
+    return True
+
+
+def is_unpenalised(final):
+    """Whether a scikit-learn final step is a log-loss model without any penalty."""
+    if not isinstance(final, LogisticRegression | SGDClassifier | MLPClassifier):
+        return False  # LogisticRegressionCV included: it picks C among finite Cs
+    params = final.get_params(deep=False)
+    if isinstance(final, MLPClassifier):
+        return params.get("alpha") == 0
+    if isinstance(final, SGDClassifier):
+        return params.get("loss") == "log_loss" and (
+            params.get("penalty") is None or params.get("alpha") == 0
+        )
+    C = params.get("C", 1.0)
+    return params.get("penalty") is None or (isinstance(C, numbers.Real) and np.isinf(C))
+
+
 class EstimatorRefitter:
     """Refits of a scikit-learn classifier on subsets of its training data.
 
@@ -165,6 +272,17 @@ class EstimatorRefitter:
     n_refits, n_unconverged, n_cold_retries : int
         Counters (refits made; refits that raised ``ConvergenceWarning``; warm refits repeated
         cold).
+
+    Notes
+    -----
+    A refit whose rows hold fewer than two classes, which the estimator refuses (scikit-learn's
+    "needs samples of at least 2 classes"), raises :class:`SingleClassRefitError` (a
+    ``ValueError`` naming how many rows and which class remain); callers report such refits
+    as they document (NaN scores, NaN curve points, an unverifiable forcing subset).
+    Estimators that do fit a single class (trees, nearest neighbours) are refitted as usual.
+
+    A fitted estimator without a penalty that separates ``(X, y)`` has no optimum, and neither
+    has any refit: an :class:`~fairlearn_divine.ApproximationWarning` says so once, here.
     """
 
     def __init__(
@@ -196,6 +314,22 @@ class EstimatorRefitter:
         self.n_refits = 0
         self.n_unconverged = 0
         self.n_cold_retries = 0
+        self.n_classes = len(np.unique(self.y))
+        self._check_optimum()
+
+    def _check_optimum(self):
+        """Warn when the (fitted) estimator has no penalty and separates its training data."""
+        final = final_step(self.estimator)
+        if not is_unpenalised(final) or not hasattr(final, "classes_"):
+            return
+        classes = np.asarray(final.classes_)
+        try:
+            P = predict_proba_aligned(self.estimator, self.X, classes)
+            y_idx = encode_labels(self.y, classes)
+        except (ValueError, TypeError, AttributeError):  # not fitted on these data
+            return
+        margins = separation_margins(P, y_idx, self.sample_weight)
+        warn_if_no_optimum(margins, type(final).__name__, stacklevel=5)
 
     def _params_for(self, rows, sample_weight):
         params = {}
@@ -269,7 +403,15 @@ class EstimatorRefitter:
                         return model
                 self.n_cold_retries += 1
         model = clone(self._template)
-        if self._fit(model, rows, labels, sample_weight):
+        try:
+            unconverged = self._fit(model, rows, labels, sample_weight)
+        except ValueError as err:
+            # e.g. "This solver needs samples of at least 2 classes": say which rows remain
+            error = single_class_error(self.estimator, labels[rows], self.n_classes)
+            if error is not None:
+                raise error from err
+            raise
+        if unconverged:
             self.n_unconverged += 1
         return model
 

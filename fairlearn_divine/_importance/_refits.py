@@ -17,7 +17,12 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 
 from .._core.parallel import parallel_map
-from .._core.refit import EstimatorRefitter, predict_proba_aligned
+from .._core.refit import (
+    EstimatorRefitter,
+    SingleClassRefitError,
+    predict_proba_aligned,
+    rows_emptying_their_class,
+)
 from .._core.validation import check_indices, check_real, encode_labels, final_step, n_rows
 from .._models import NewtonRefitter, is_differentiable_model, make_view, use_newton_refits
 from .._warnings import ApproximationWarning
@@ -83,15 +88,21 @@ def _estimator_task(refitter, reference, ctx, kind, flip_to):
     def run(rows):
         before = refitter.n_unconverged
         out = np.empty((len(rows), len(ctx.objectives)))
+        single_class = []  # refits the estimator cannot make: one class left
         for j, i in enumerate(rows):
-            if kind == "remove":
-                model = refitter.fit_without([i], warm_from=reference)
-            else:
-                y_new = refitter.y.copy()
-                y_new[i] = flip_to[i]
-                model = refitter.fit(y=y_new, warm_from=reference)
+            try:
+                if kind == "remove":
+                    model = refitter.fit_without([i], warm_from=reference)
+                else:
+                    y_new = refitter.y.copy()
+                    y_new[i] = flip_to[i]
+                    model = refitter.fit(y=y_new, warm_from=reference)
+            except SingleClassRefitError:
+                out[j] = np.nan
+                single_class.append(int(i))
+                continue
             out[j] = ctx.values(predict_proba_aligned(model, ctx.X, ctx.classes))
-        return out, refitter.n_unconverged - before
+        return out, refitter.n_unconverged - before, single_class
 
     return run
 
@@ -108,7 +119,7 @@ def _newton_task(refitter, theta_ref, Z_eval, ctx, kind, flip_idx):
                 y_new[i] = flip_idx[i]
                 theta = refitter.solve_near(theta_ref, factor, y=y_new)
             out[j] = ctx.values(refitter.proba(Z_eval, theta))
-        return out, 0
+        return out, 0, []
 
     return run
 
@@ -127,6 +138,10 @@ def refit_scores(estimator, X, y, sample_weight, ctx, options, runtime, *, kind,
     rows = np.arange(n) if indices is None else check_indices(indices, n)
     classes = ctx.classes
     newton = use_newton_refits(refit_solver, estimator)
+    if newton and refit_solver == "auto" and not is_differentiable_model(estimator):
+        # without the only member of a class the estimator fits a model of fewer classes,
+        # which Newton iterations on this objective are not: refit the estimator itself
+        newton = not len(rows_emptying_their_class(y, rows))
     flip_to = None
     if newton:
         view = make_view(estimator, X, y, sample_weight=sample_weight)
@@ -169,6 +184,15 @@ def refit_scores(estimator, X, y, sample_weight, ctx, options, runtime, *, kind,
     )
     values = np.concatenate([r[0] for r in results]) if results else np.empty((0, 1))
     n_unconverged = sum(r[1] for r in results)
+    single_class = [i for r in results for i in r[2]]
+    if single_class:
+        warnings.warn(
+            f"{len(single_class)} of {len(rows)} refits would leave a single class (rows "
+            f"{single_class[:10]}), which {type(final_step(estimator)).__name__} cannot be "
+            "fitted on; their scores are NaN (see result.single_class_rows).",
+            UserWarning,
+            stacklevel=3,
+        )
     if n_unconverged:
         warnings.warn(
             f"{n_unconverged} of {len(rows)} refits did not converge (ConvergenceWarning); "
@@ -180,6 +204,7 @@ def refit_scores(estimator, X, y, sample_weight, ctx, options, runtime, *, kind,
     if len(rows):
         scores[:, rows] = (values - base).T
     info["n_refits"] = len(rows) + 1
+    info["single_class_rows"] = np.array(single_class, dtype=np.intp)
     if kind == "flip":
         info["flipped_labels"] = flip_to
     return scores, base, info

@@ -43,6 +43,7 @@ from sklearn.utils import check_array
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
+from .._core.refit import separation_margins, warn_if_no_optimum
 from .._core.validation import encode_labels
 from .._warnings import ApproximationWarning
 from ._glm import GLMView, _expit
@@ -213,10 +214,13 @@ def _compose(first, second):
     return lambda X: second(first(X))
 
 
-def make_view(estimator, X, y, *, sample_weight=None):
+def make_view(estimator, X, y, *, sample_weight=None, check_fit=True):
     """Build the differentiable view of a fitted estimator on its training data.
 
-    Returns a :class:`DifferentiableModel`. ``y`` holds the original labels.
+    Returns a :class:`DifferentiableModel`. ``y`` holds the original labels. With
+    ``check_fit`` (default), an unpenalised model that separates its training data (whose
+    objective has no minimum) gets an :class:`ApproximationWarning`; see
+    :mod:`fairlearn_divine._models._diagnostics`.
     """
     if isinstance(estimator, DifferentiableModel):
         return estimator
@@ -262,9 +266,17 @@ def make_view(estimator, X, y, *, sample_weight=None):
         surrogate.intercept_ = final.intercepts_[-1]
         surrogate.n_features_in_ = H.shape[1]
 
-        return _linear_view(surrogate, H, y_idx, sample_weight, transform=feature_map)
-
-    return _linear_view(final, Xt, y_idx, sample_weight, transform=transform)
+        view = _linear_view(surrogate, H, y_idx, sample_weight, transform=feature_map)
+        description = "MLPClassifier (last layer)"
+    else:
+        view = _linear_view(final, Xt, y_idx, sample_weight, transform=transform)
+        description = type(final).__name__
+    if check_fit and view.penalty == 0:
+        margins = separation_margins(
+            view.predict_proba_features(view.X_), view.y_, view.objective_weights_
+        )
+        warn_if_no_optimum(margins, description, stacklevel=4)
+    return view
 
 
 def _check_transformed(Z):

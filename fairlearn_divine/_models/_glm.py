@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.special
 
+from .._core.refit import separation_margins
+from ._diagnostics import warn_if_penalty_negligible
 from ._protocol import DifferentiableModel
 
 __all__ = ["GLMView"]
@@ -37,7 +40,7 @@ def _weighted_gram(X, w):
 
 
 def _expit(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    return scipy.special.expit(z)  # accurate in both tails, no overflow
 
 
 def _softmax(Z):
@@ -91,6 +94,8 @@ class GLMView(DifferentiableModel):
         # probabilities on X_ at the last parameters asked for: Newton iterations evaluate the
         # objective, its gradient and its Hessian at the same parameters
         self._last_proba = None
+        self._abs_cache = None  # (X_, |X_|) for objective_gradient_scale
+        self._regime_checked = False
 
     # parameters ------------------------------------------------------------------------------
     @property
@@ -149,26 +154,40 @@ class GLMView(DifferentiableModel):
     def _proba_from_logits(self, Z):
         if self.link == "sigmoid":
             P = np.empty((Z.shape[0], 2))
-            P[:, 1] = _expit(Z[:, 0])
-            np.subtract(1.0, P[:, 1], out=P[:, 0])
+            # both from e^-|z|: exact in the tails (1 - expit(z) cancels to 0 for |z| > 37,
+            # which would make the residuals and losses of a saturated fit inexact)
+            z = Z[:, 0]
+            e = np.exp(-np.abs(z))
+            large = 1.0 / (1.0 + e)
+            small = e * large
+            pos = z >= 0
+            P[:, 1] = np.where(pos, large, small)
+            P[:, 0] = np.where(pos, small, large)
             return P
         return _softmax(Z.copy())
 
     def predict_proba_features(self, Z, params=None):
         if Z is self.X_:
-            if params is None:
-                if self._train_cache is None:
-                    self._train_cache = self._proba_from_logits(self._logits(self.X_))
-                return self._train_cache
-            key = np.ascontiguousarray(params, dtype=float).tobytes()
-            last = self._last_proba  # one read: a consistent (key, proba) pair
-            if last is not None and last[0] == key:
-                return last[1]
-            P = self._proba_from_logits(self._logits(Z, params))
-            P.flags.writeable = False
-            self._last_proba = (key, P)
-            return P
+            return self._train_logits_proba(params)[1]
         return self._proba_from_logits(self._logits(Z, params))
+
+    def _train_logits_proba(self, params=None):
+        """(logits, probabilities) on ``X_`` at ``params``, cached (read-only arrays)."""
+        if params is None:
+            if self._train_cache is None:
+                Z = self._logits(self.X_)
+                self._train_cache = (Z, self._proba_from_logits(Z))
+            return self._train_cache
+        key = np.ascontiguousarray(params, dtype=float).tobytes()
+        last = self._last_proba  # one read: a consistent (key, logits, proba) triple
+        if last is not None and last[0] == key:
+            return last[1], last[2]
+        Z = self._logits(self.X_, params)
+        P = self._proba_from_logits(Z)
+        Z.flags.writeable = False
+        P.flags.writeable = False
+        self._last_proba = (key, Z, P)
+        return Z, P
 
     def predict_proba(self, X, params=None):
         return self.predict_proba_features(self.transform(X), params)
@@ -179,8 +198,8 @@ class GLMView(DifferentiableModel):
     # derivatives -----------------------------------------------------------------------------
     def _residuals(self, P, y):
         """r_i = dl_i/dz_i, shape (n, n_outputs)."""
-        if self.link == "sigmoid":
-            return (P[:, 1] - (y == 1))[:, None]
+        if self.link == "sigmoid":  # p1 - 1 = -p0, without cancelling digits away
+            return np.where(y == 1, -P[:, 0], P[:, 1])[:, None]
         R = P.copy()
         R[np.arange(len(y)), y] -= 1.0
         return R
@@ -241,7 +260,16 @@ class GLMView(DifferentiableModel):
 
     def hessian(self, params=None, weights=None):
         P = self.predict_proba_features(self.X_, params)
-        return self._hessian_at(self.X_, self._weights(weights), P)
+        H = self._hessian_at(self.X_, self._weights(weights), P)
+        if params is None and weights is None and not self._regime_checked:
+            # the Hessian at the fit is what first-order estimates factorise: check once
+            # that they hold here (a separating fit with a negligible penalty: they do not)
+            self._regime_checked = True
+            margins = separation_margins(P, self.y_, self.objective_weights_)
+            warn_if_penalty_negligible(
+                margins, H, self.penalty_vector(), self.description or "model", stacklevel=6
+            )
+        return H
 
     def _hessian_at(self, Z, c, P):
         """Hessian of sum_i c_i l_i + penalty on rows Z with probabilities P."""
@@ -272,14 +300,41 @@ class GLMView(DifferentiableModel):
             self.penalty_vector() * theta
         )
 
-    def objective_value(self, params=None, weights=None):
+    def objective_gradient_scale(self, params=None, weights=None):
+        """:math:`\\sum_i |c_i| |r_i| \\otimes |\\tilde x_i| + |\\rho \\theta|`: the magnitude
+        of the terms each gradient component sums (the scale of Newton refits' stopping rule)."""
         theta = self.params if params is None else np.asarray(params, dtype=float)
         P = self.predict_proba_features(self.X_, params)
+        R = np.abs(self._residuals(P, self.y_)) * np.abs(self._weights(weights))[:, None]
+        return self._rmat(self._abs_X(), R) + np.abs(self.penalty_vector() * theta)
+
+    def _abs_X(self):
+        if self._abs_cache is None or self._abs_cache[0] is not self.X_:
+            A = abs(self.X_) if sp.issparse(self.X_) else np.abs(self.X_)
+            self._abs_cache = (self.X_, A)
+        return self._abs_cache[1]
+
+    def objective_value(self, params=None, weights=None):
+        theta = self.params if params is None else np.asarray(params, dtype=float)
+        Z = self._train_logits_proba(params)[0]
+        c = self._weights(weights)
+        return float(c @ self._losses(Z) + 0.5 * (self.penalty_vector() @ (theta * theta)))
+
+    def _losses(self, Z):
+        """Per-sample log losses from the logits, exact in the tails: log(1 + e^-m) and
+        log(1 + sum_k e^(z_k - z_y)), not -log(p), which rounds to 0 (or to -log(tiny))."""
         if self._rows is None or len(self._rows) != len(self.y_):
             self._rows = np.arange(len(self.y_))
-        p = np.maximum(P[self._rows, self.y_], np.finfo(float).tiny)
-        c = self._weights(weights)
-        return float(-(c @ np.log(p)) + 0.5 * (self.penalty_vector() @ (theta * theta)))
+        if self.link == "sigmoid":
+            signed = np.where(self.y_ == 1, Z[:, 0], -Z[:, 0])
+            return np.logaddexp(0.0, -signed)
+        D = Z - Z[self._rows, self.y_][:, None]
+        D[self._rows, self.y_] = -np.inf
+        top = np.max(D, axis=1)
+        with np.errstate(under="ignore"):
+            rest = np.exp(D - top[:, None]).sum(axis=1)
+        # log(1 + e^top * rest) = logaddexp(0, top + log(rest))
+        return np.logaddexp(0.0, top + np.log(rest))
 
     def proba_vjp(self, X, G):
         return self.proba_vjp_features(self.transform(X), G)

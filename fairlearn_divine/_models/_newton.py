@@ -75,8 +75,13 @@ class NewtonRefitter:
     view : DifferentiableModel
         The differentiable view of the fitted model (training data, objective).
     tol : float
-        Stop when the max-norm of the objective gradient, divided by the total objective
-        weight plus one, is below ``tol`` (scikit-learn's convention for ``tol``).
+        Stop when every component of the objective gradient is at most ``tol`` times the
+        magnitude of the terms it sums (the view's ``objective_gradient_scale``: for a GLM
+        :math:`\\sum_i c_i |r_i| |\\tilde x_{ij}| + |\\rho_j \\theta_j|`). The rule is relative
+        to the objective's own scale, so it means the same for ``C = 1e-10`` as for
+        ``C = 1e12`` (a rule relative to :math:`\\sum_i c_i + 1` stops at once for a tiny ``C``,
+        and one relative to :math:`\\sum_i c_i` too early for a huge ``C`` on separable data,
+        whose gradient terms are all tiny).
     max_iter : int
         Newton iterations at most per solve.
     """
@@ -88,6 +93,7 @@ class NewtonRefitter:
         self.null_space = view.null_space()
         self.n_newton_steps = 0
         self._factors = hasattr(view, "loss_hessian_factors")
+        self._scale_cache = None  # (reference parameters, their gradient scale)
 
     @classmethod
     def from_estimator(cls, estimator, X, y, *, sample_weight=None, tol=1e-10):
@@ -118,11 +124,10 @@ class NewtonRefitter:
         rows = np.asarray(rows)
         model, c = self._subproblem(rows, y, weights)
         theta = np.array(theta0, dtype=float, copy=True)
-        scale = float(c.sum()) + 1.0
         f = model.objective_value(theta, c)
         for _ in range(self.max_iter):
             g = model.objective_gradient(theta, c)
-            if np.max(np.abs(g)) <= self.tol * scale:
+            if self._converged(model, g, theta, c):
                 break
             factor = cholesky_with_null_space(model.hessian(theta, c), self.null_space)
             step = solve_cholesky(factor, g)
@@ -134,7 +139,7 @@ class NewtonRefitter:
                 f_cand = model.objective_value(cand, c)
                 # Armijo, with slack for rounding: near the optimum the predicted decrease is
                 # below the rounding error of f and a sound Newton step must not be rejected
-                if f_cand <= f - 1e-4 * t * decrease + 1e-12 * max(1.0, abs(f)):
+                if f_cand <= f - 1e-4 * t * decrease + 1e-12 * abs(f):
                     break
                 t *= 0.5
             else:  # no decrease representable in floating point: converged to precision
@@ -142,6 +147,28 @@ class NewtonRefitter:
             theta, f = cand, f_cand
             self.n_newton_steps += 1
         return theta
+
+    def _reference_scale(self, theta):
+        """The gradient scale of the full-data objective at ``theta``, computed once per
+        reference: a one-point change (a dropped row, a flipped label) changes it by one term
+        of its sum, and the stopping rule needs its order of magnitude only."""
+        key = np.ascontiguousarray(theta, dtype=float).tobytes()
+        cached = self._scale_cache
+        if cached is None or cached[0] != key:
+            scale = np.asarray(
+                _gradient_scale(self.view, theta, self.view.objective_weights_), dtype=float
+            )
+            cached = (key, scale)
+            self._scale_cache = cached
+        return cached[1]
+
+    def _converged(self, model, g, theta, c):
+        """Every gradient component within ``tol`` of the magnitude of its terms."""
+        g = np.abs(g)
+        if not np.any(g):
+            return True
+        scale = np.asarray(_gradient_scale(model, theta, c), dtype=float)
+        return bool(np.all(g <= self.tol * scale))
 
     def _subproblem(self, rows, y, weights):
         """A model whose objective is the one on ``rows``, and its weight vector."""
@@ -202,11 +229,11 @@ class NewtonRefitter:
             def step(g):
                 return solve_cholesky(factor, g)
 
-        scale = float(c.sum()) + 1.0
         theta = np.array(theta, dtype=float, copy=True)
+        bound = self.tol * self._reference_scale(theta)
         for _ in range(max_chord):
             g = model.objective_gradient(theta, c)
-            if np.max(np.abs(g)) <= self.tol * scale:
+            if np.all(np.abs(g) <= bound):
                 return theta
             theta = theta - step(g)
         rows = np.arange(n) if drop is None else np.delete(np.arange(n), drop)
@@ -240,3 +267,14 @@ class _Relabelled:
 
     def hessian(self, theta, c):
         return self._view.hessian(theta, c)
+
+    def objective_gradient_scale(self, theta, c):
+        return _gradient_scale(self._view, theta, c)
+
+
+def _gradient_scale(model, theta, c):
+    """``model.objective_gradient_scale`` (the protocol's default for objects without it)."""
+    method = getattr(model, "objective_gradient_scale", None)
+    if method is None:
+        return float(np.sum(np.abs(c)))
+    return method(theta, c)

@@ -36,7 +36,8 @@ class DifferentiableModel(ABC):
     * Newton refits (``method="loo"``, ``"counterfactual"`` with ``exact=True``,
       ``"data_shapley"``) and :func:`~fairlearn_divine.minimal_forcing_subset` (whose
       verification is then an exact refit of this objective): also :meth:`objective_value`;
-      :meth:`loss_hessian_factors` makes them faster.
+      :meth:`loss_hessian_factors` makes them faster, :meth:`objective_gradient_scale` makes
+      their stopping rule exact for saturated losses.
     * :meth:`transform` maps raw inputs to the feature space (identity by default);
       :meth:`restrict` and :meth:`proba_vjp_features` with stacked cotangents are optional
       speed-ups.
@@ -116,6 +117,19 @@ class DifferentiableModel(ABC):
             f"{type(self).__name__} does not implement objective_value(), which Newton refits "
             "and minimal forcing subsets need."
         )
+
+    def objective_gradient_scale(self, params=None, weights=None):
+        """The magnitude of the terms each component of :meth:`objective_gradient` sums,
+        shape ``(n_params,)`` or a scalar: Newton refits stop when every gradient component
+        is below ``tol`` times it, whatever the scale of the objective (a tiny or huge ``C``).
+
+        The default is :math:`\\sum_i |c_i|` (scikit-learn's convention for ``tol``), which
+        is right when the per-sample gradients are of order one; override it with
+        :math:`\\sum_i |c_i| |\\nabla l_i| + |\\nabla \\Omega|` (componentwise) when the losses
+        can saturate (a separable fit with a weak penalty).
+        """
+        c = self.objective_weights_ if weights is None else np.asarray(weights, dtype=float)
+        return float(np.sum(np.abs(c)))
 
     def null_space(self):
         """Directions the objective is exactly flat along (shape ``(p, k)``), or ``None``."""
