@@ -50,7 +50,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._core.parallel import parallel_map, progress_bar
-from .._core.refit import EstimatorRefitter, predict_proba_aligned
+from .._core.refit import (
+    EstimatorRefitter,
+    SingleClassRefitError,
+    predict_proba_aligned,
+    single_class_error,
+)
 from .._core.results import Result, row_index
 from .._core.validation import (
     as_row,
@@ -103,6 +108,10 @@ _MESSAGES = {
         "(its tol and max_iter) does not: the flip is within the estimator's tolerance."
     ),
     "unverified_stalled": "No remaining point's loss increases under the flip constraint.",
+    "single_class": (
+        "Refitting without the subset is impossible: the remaining training rows hold a "
+        "single class, and the estimator needs two. The flip is not verified."
+    ),
 }
 
 
@@ -119,6 +128,10 @@ class ForcingSubset(Result):
     refit or update), ``estimator_proba`` (where verification refits were exact Newton refits of
     a scikit-learn estimator: the probabilities at x* from the estimator's *own* fit without
     S, with its own ``tol``; ``flipped`` requires that fit to flip too).
+
+    When the search reaches a subset whose removal leaves a single class in the training data
+    (a scikit-learn classifier cannot be refitted on it), it stops there: ``flipped`` and
+    ``verified`` are False and ``message`` says why; ``indices`` holds the subset so far.
     """
 
     def to_frame(self):
@@ -156,6 +169,7 @@ class _Verifier:
         self.estimator, self.X, self.y, self.sample_weight = estimator, X, y, sample_weight
         self.x_row = x_row
         self.classes = view.classes_
+        self.n_classes = len(np.unique(np.asarray(y)))
         self.n_refits = 0
         self.newton = newton_refit_supported(estimator)
         if self.newton:
@@ -172,6 +186,11 @@ class _Verifier:
         Returns the probabilities at x and ``restart``: a function giving the (view, x in its
         feature space, parameters) to continue the search from (built only when asked for).
         """
+        if not is_differentiable_model(self.estimator):
+            # scikit-learn refuses a single class; Newton iterations would diverge on it
+            error = single_class_error(self.estimator, np.asarray(self.y)[keep], self.n_classes)
+            if error is not None:
+                raise error
         self.n_refits += 1
         if self.newton:
             theta = self.refitter.solve(np.flatnonzero(keep), self.theta)
@@ -186,7 +205,9 @@ class _Verifier:
         proba = predict_proba_aligned(model, self.x_row, self.classes)[0]
 
         def restart(model=model):
-            view = make_view(model, self.X, self.y, sample_weight=self.sample_weight)
+            view = make_view(
+                model, self.X, self.y, sample_weight=self.sample_weight, check_fit=False
+            )
             return view, view.transform(self.x_row), None  # a refitted pipeline maps x anew
 
         return proba, restart
@@ -441,6 +462,7 @@ def minimal_forcing_subset(
     reason = None
     last_proba = proba
     n_before = -1
+    outcome = None
     try:
         while True:
             outcome = search.approximate(update, verifier)
@@ -474,6 +496,11 @@ def minimal_forcing_subset(
                 reason = _MAX_SIZE
                 break
             search.restart(*restart())  # continue from the refit
+    except SingleClassRefitError:
+        # the subset (or the search's next pick) takes every remaining row of a class: no
+        # refit can check the flip (documented: flipped=False, verified=False)
+        flipped = verified = False
+        reason = "single_class"
     finally:
         bar.close()
     if not verify:

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
 
 from .._core.parallel import parallel_map
-from .._core.refit import EstimatorRefitter
+from .._core.refit import EstimatorRefitter, SingleClassRefitError
 from .._core.results import Result, row_index
 from .._core.validation import n_rows
 from .._importance import training_point_importance
@@ -45,7 +46,13 @@ class RemovalCurve(Result):
 
 
 def _refit_and_measure(refitter, drop, ctx):
-    accuracy, values = ctx.measure(refitter.fit_without(drop))
+    """Accuracy and unfairness of the refit without ``drop``; NaN for both when the kept rows
+    hold a single class (the estimator cannot be refitted)."""
+    try:
+        model = refitter.fit_without(drop)
+    except SingleClassRefitError:
+        return np.nan, np.nan
+    accuracy, values = ctx.measure(model)
     return accuracy, float(values[0])
 
 
@@ -86,7 +93,12 @@ def removal_curve(
 
     After removing the first ``round(fraction * n)`` points of each order the estimator is
     refitted and measured on the evaluation data (default: the training data, as the paper's
-    Figure 7): accuracy and the *hard* fairness metric (as fairlearn computes it). With
+    Figure 7): accuracy and the *hard* fairness metric (as fairlearn computes it). A removal
+    that leaves a single class in the kept rows (e.g. the influence order removing every
+    positive of a small data set at a large ``max_fraction``), which the estimator cannot be
+    refitted on, is reported as NaN accuracy and unfairness at that fraction (a gap in a
+    plot), with a warning naming the strategies and fractions; estimators that fit a single
+    class (trees) are refitted as usual. With
     ``X_measure``, ``y_measure`` and ``sensitive_features_measure`` the refits are measured
     there instead, so that points can be scored on a validation split (``X_eval``) and the
     refits judged on a test split (DIVINE appendix D.5.1).
@@ -208,6 +220,16 @@ def removal_curve(
     for (s, k), (acc, unf) in zip(jobs, values, strict=True):
         accuracy[s][k] = acc
         unfairness[s][k] = unf
+    lost = {s: fractions[np.isnan(accuracy[s])] for s in orders if np.isnan(accuracy[s]).any()}
+    if lost:
+        where = "; ".join(f"{s}: from fraction {f.min():g}" for s, f in lost.items())
+        warnings.warn(
+            f"Removing the first points of some orders leaves a single class, which "
+            f"{type(refitter.estimator).__name__} cannot be refitted on ({where}); accuracy and "
+            "unfairness are NaN there. Lower max_fraction to stay within the curve.",
+            UserWarning,
+            stacklevel=2,
+        )
     return RemovalCurve(
         fractions=fractions,
         accuracy=accuracy,
