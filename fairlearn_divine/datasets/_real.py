@@ -358,7 +358,8 @@ def load_bank_marketing(*, data_home=None, age_threshold=25, drop_duration=False
     if drop_duration:
         X = X.drop(columns="duration")
     t = age_threshold
-    group = np.where(df["age"].to_numpy() >= t, f"age >= {t}", f"age < {t}")
+    # labels as the threshold was given: 25 (or 25.0, np.int64(25)) -> "age >= 25"
+    group = np.where(df["age"].to_numpy() >= t, f"age >= {t:g}", f"age < {t:g}")
     sensitive = pd.Series(group, name="age_group")
     return _bunch(X, y, sensitive, target_name="y", descr=_BANK_DESCR)
 
