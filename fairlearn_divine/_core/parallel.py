@@ -40,6 +40,7 @@ import numbers
 import pickle
 import signal
 import threading
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -57,6 +58,7 @@ except ImportError:  # pragma: no cover
     from joblib.externals import cloudpickle
 
 __all__ = [
+    "catch_warnings_locked",
     "chunk_items",
     "parallel_map",
     "progress_bar",
@@ -149,6 +151,24 @@ def task_rng(seed, task):
     """The random generator of task number ``task`` of the run with seed ``seed``."""
     (sequence,) = task_seeds(seed, 1, start=int(task))
     return np.random.default_rng(sequence)
+
+
+_WARNINGS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def catch_warnings_locked(**kwargs):
+    """``warnings.catch_warnings(**kwargs)``, one block at a time in the whole process.
+
+    Python's warning filters and recorder are process-global: two threads inside
+    ``catch_warnings`` at once corrupt them (the block that exits last restores what the other
+    one installed, and later warnings vanish into a dead recorder). Parallel tasks may be
+    threads (joblib's threading backend, an in-process dask cluster), so code that runs inside
+    them catches warnings through this lock; under threads such blocks (e.g. refits) run one
+    at a time.
+    """
+    with _WARNINGS_LOCK, warnings.catch_warnings(**kwargs) as caught:
+        yield caught
 
 
 def _copies_tasks(backend):

@@ -35,6 +35,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 
 from .._warnings import ApproximationWarning
+from .parallel import catch_warnings_locked
 from .validation import encode_labels, final_step, n_rows, take
 
 __all__ = [
@@ -347,7 +348,7 @@ class EstimatorRefitter:
             if len(rows) == self.n and np.all(rows == np.arange(self.n))
             else take(self.X, rows)
         )
-        with warnings.catch_warnings(record=True) as caught:
+        with catch_warnings_locked(record=True) as caught:  # refits may run in threads
             warnings.simplefilter("always", ConvergenceWarning)
             fit_estimator(model, X_rows, y[rows], sw, params)
         unconverged = False

@@ -49,7 +49,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._core.parallel import parallel_map, progress_bar
+from .._core.parallel import catch_warnings_locked, parallel_map, progress_bar
 from .._core.refit import (
     EstimatorRefitter,
     SingleClassRefitError,
@@ -198,7 +198,7 @@ class _Verifier:
             view = self.refitter.view
             proba = view.predict_proba_features(self.zx, theta)[0]
             return proba, lambda: (view, self.zx, theta)
-        with warnings.catch_warnings():
+        with catch_warnings_locked():  # searches may run in threads
             warnings.simplefilter("ignore", ConvergenceWarning)
             model = self.refitter.fit(keep, warm_from=self.model)
         self.model = model
@@ -322,7 +322,7 @@ def _estimator_check(estimator, X, y, sample_weight, keep, x_row, classes, verif
     if not verifier.newton or is_differentiable_model(estimator):
         return None
     refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight, warm_start=False)
-    with warnings.catch_warnings():
+    with catch_warnings_locked():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = refitter.fit(keep)
     verifier.n_refits += 1

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 
+from .._core.parallel import catch_warnings_locked
 from .._warnings import ApproximationWarning
 
 __all__ = ["CvxpyStep", "closed_form_step"]
@@ -52,7 +53,7 @@ class CvxpyStep:
             options = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
         elif self.solver.upper() == "OSQP":
             options = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iter": 200_000, "polishing": True}
-        with warnings.catch_warnings(record=True):
+        with catch_warnings_locked(record=True):  # searches may run in threads
             warnings.simplefilter("always")  # "Solution may be inaccurate" is handled below
             try:
                 self.problem.solve(solver=self.solver, **options)

@@ -72,6 +72,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._core.files import atomic_write_bytes, check_input_file, check_output_file
 from .._core.parallel import (
+    catch_warnings_locked,
     parallel_map,
     progress_bar,
     resolve_n_jobs,
@@ -99,7 +100,7 @@ class _EstimatorPrefix:
         self.model = None
 
     def values(self, rows, classes_present):
-        with warnings.catch_warnings():
+        with catch_warnings_locked():  # tasks may be threads
             warnings.simplefilter("ignore", ConvergenceWarning)
             try:
                 model = self.refitter.fit(rows, warm_from=self.model)

@@ -15,6 +15,7 @@ Data Shapley, leave-one-out with estimator refits and minimal forcing subsets.
 
 import functools
 import os
+import warnings
 
 import joblib
 import numpy as np
@@ -100,8 +101,15 @@ def _shapley_serial(kind):
     return _shapley(kind, 1)
 
 
+@functools.cache
+def _loo_problem():
+    X, y = make_gaussian_classification(100, 3, 2, random_state=5)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X[:80], y[:80])
+    return model, X[:80], y[:80], X[80:], y[80:]
+
+
 def _loo(n_jobs):
-    model, X, y, Xe, ye = _problem()
+    model, X, y, Xe, ye = _loo_problem()  # 80 rows: 4 chunks of refits for 2 workers
     return training_point_importance(
         model, X, y, X_eval=Xe, y_eval=ye, method="loo", n_jobs=n_jobs, progress=False
     )
@@ -231,3 +239,19 @@ def test_forcing_subsets_identical_on_every_backend(backend):
         assert_array_equal(a.indices, b.indices)
         assert a.flipped == b.flipped and a.verified == b.verified
         assert_array_equal(a.final_proba, b.final_proba)
+
+
+def _warning_state():
+    return warnings.filters, warnings.showwarning, warnings._showwarnmsg_impl
+
+
+def test_threads_leave_the_warning_state_intact():
+    """Refits catch warnings in every task; two threads inside ``catch_warnings`` at once used
+    to leave the process's warning state pointing at a dead recorder (warnings then vanished)."""
+    before = _warning_state()
+    with joblib.parallel_config(backend="threading"):
+        _loo(2)
+        _forcing(2)
+        _shapley("int", 2)
+    after = _warning_state()
+    assert all(a is b for a, b in zip(after, before, strict=True))
