@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from .._core.parallel import parallel_map
 from .._core.refit import EstimatorRefitter, SingleClassRefitError
 from .._core.results import Result, row_index
-from .._core.validation import n_rows
+from .._core.validation import check_feature_names, feature_names_checked, n_rows
 from .._importance import training_point_importance
 from .._objectives import EvalContext, resolve_objective, resolve_sensitive_features
 from .._selection import diversity_features, select_diverse
@@ -131,6 +131,9 @@ def removal_curve(
     n = n_rows(X)
     refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight)
     model = refitter.fit()
+    for value, name in ((X_eval, "X_eval"), (X_measure, "X_measure")):
+        if value is not None:
+            check_feature_names(model, value, name)
     eval_kwargs = {}
     if X_eval is not None:
         eval_kwargs = {
@@ -138,17 +141,18 @@ def removal_curve(
             "y_eval": y_eval,
             "sensitive_features_eval": sensitive_features_eval,
         }
-    result = training_point_importance(
-        model,
-        X,
-        y,
-        method=method,
-        objective=objective,
-        sensitive_features=sensitive_features,
-        sample_weight=sample_weight,
-        n_jobs=n_jobs,
-        **eval_kwargs,
-    )
+    with feature_names_checked():  # checked above under the caller's names
+        result = training_point_importance(
+            model,
+            X,
+            y,
+            method=method,
+            objective=objective,
+            sensitive_features=sensitive_features,
+            sample_weight=sample_weight,
+            n_jobs=n_jobs,
+            **eval_kwargs,
+        )
     harm = -np.asarray(result.scores, dtype=float)
     fractions = np.round(np.arange(step, max_fraction + 1e-9, step), 10)
     n_max = int(round(fractions[-1] * n))
