@@ -255,3 +255,22 @@ def test_threads_leave_the_warning_state_intact():
         _shapley("int", 2)
     after = _warning_state()
     assert all(a is b for a, b in zip(after, before, strict=True))
+
+
+def test_unpicklable_task_state_is_a_clear_error_on_threads():
+    """Every task gets its own copy of its state by pickling; what cannot be pickled is said."""
+    import threading
+
+    from fairlearn_divine._core.parallel import parallel_map
+
+    lock = threading.Lock()
+
+    def task(chunk):
+        with lock:
+            return chunk
+
+    with joblib.parallel_config(backend="threading"):
+        with pytest.raises(TypeError, match="picklable.*n_jobs=1"):
+            parallel_map(task, np.arange(4), n_jobs=2, progress=False)
+    results, _ = parallel_map(task, np.arange(4), n_jobs=1, progress=False)
+    assert_array_equal(np.concatenate(results), np.arange(4))

@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 
+import joblib
 import numpy as np
 import pytest
 from _refits import make_gaussian_classification
@@ -210,3 +211,27 @@ def test_handlers_are_restored_after_the_call():
         )
         after = {sig: signal.getsignal(sig) for sig in before}
         assert after == before
+
+
+def test_parallel_run_from_another_thread_installs_no_handler():
+    """Signal handlers can only be set in the main thread: elsewhere the run goes on without."""
+    import threading
+
+    X, y, Xe, ye = _problem()
+    before = signal.getsignal(signal.SIGTERM)
+    out = {}
+
+    def run():
+        try:
+            out["res"] = _shapley(X, y, Xe, ye, n_permutations=4, n_jobs=2)
+        except BaseException as err:  # reported below
+            out["err"] = err
+
+    with joblib.parallel_config(backend="threading"):
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(timeout=120)
+    assert "err" not in out, out.get("err")
+    serial = _shapley(X, y, Xe, ye, n_permutations=4, n_jobs=1)
+    assert_array_equal(out["res"].scores, serial.scores)
+    assert signal.getsignal(signal.SIGTERM) is before
