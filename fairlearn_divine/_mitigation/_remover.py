@@ -34,6 +34,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .._core.parallel import catch_warnings_locked, run_seed
 from .._core.refit import EstimatorRefitter, predict_proba_aligned
 from .._core.results import row_index
 from .._core.validation import (
@@ -444,8 +445,9 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         # the inputs are checked here, under the caller's names: not again in each stage
         with feature_names_checked():
             return self._mitigate(
-                X, y, n, sensitive_features, weights, inner_params, validation, objective
-            )
+                X, y, n, sensitive_features, weights, inner_params, validation, objective,
+                run_seed(self.random_state),
+            )  # fmt: skip
 
     def _newton_value(
         self, original, X, y, fit_rows, weights, final_weights, rows, inner_params, validation,
@@ -483,7 +485,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         )
         c = view.objective_weights_ * share
         theta = view.params
-        with warnings.catch_warnings():
+        with catch_warnings_locked():
             # a flat direction after the removal is damped; the step is an estimate either way
             warnings.simplefilter("ignore")
             step = HessianSolver(view.hessian(weights=c), null_space=view.null_space()).solve(
@@ -493,19 +495,24 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         ctx = EvalContext([objective], view.classes_, X_v, y_v, sf_v)
         return float(ctx.values(view.predict_proba(X_v, params=theta - step))[0])
 
-    def _mitigate(self, X, y, n, sensitive_features, weights, inner_params, validation, objective):
-        """Score, choose the removal (or weights), refit and compare: the body of :meth:`fit`."""
+    def _mitigate(
+        self, X, y, n, sensitive_features, weights, inner_params, validation, objective, seed
+    ):
+        """Score, choose the removal (or weights), refit and compare: the body of :meth:`fit`.
+
+        ``seed`` is the one seed drawn from ``random_state`` (for the validation split and the
+        diversity selection), so a ``RandomState`` instance is drawn from once."""
         self.fraction_ = self.fraction
         self.auto_path_ = None
         self.predicted_value_ = None
         fitted = None
         if self.mode == "reweigh":
             removed, fit_rows, original, validation, fitted = self._reweigh(
-                X, y, sensitive_features, weights, inner_params, validation, objective
+                X, y, sensitive_features, weights, inner_params, validation, objective, seed
             )
         else:
             removed, fit_rows, original, validation = self._select(
-                X, y, sensitive_features, weights, inner_params, validation
+                X, y, sensitive_features, weights, inner_params, validation, seed
             )
             if self.fraction == "auto":
                 removed, fitted = self._choose_amount(
@@ -676,13 +683,15 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.fraction_ = entry["fraction"]
         return removed, fitted
 
-    def _reweigh(self, X, y, sensitive_features, weights, inner_params, validation, objective):
+    def _reweigh(
+        self, X, y, sensitive_features, weights, inner_params, validation, objective, seed
+    ):
         """``mode="reweigh"``: score once, solve the weight program (for the budget, or for
         each candidate budget with ``fraction="auto"``) and refit with the weights."""
         from ._weights import WeightProgram
 
         sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
-        score_rows, eval_kwargs, validation = self._scoring_split(X, y, sf, validation)
+        score_rows, eval_kwargs, validation = self._scoring_split(X, y, sf, validation, seed)
         weighted = "sample_weight" in inner_params
         model = self._refitter(X, y, inner_params, weights if weighted else None).fit(score_rows)
         X_e, y_e, sf_e, _ = validation
@@ -809,7 +818,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             self.estimator, X, y, sample_weight=sample_weight, fit_params=params, warm_start=False
         )
 
-    def _scoring_split(self, X, y, sf, validation):
+    def _scoring_split(self, X, y, sf, validation, seed):
         """The rows that are scored (and fitted), the evaluation data the scores are taken on
         (``training_point_importance`` keywords) and the validation data, with its name."""
         n = n_rows(X)
@@ -823,7 +832,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             return score_rows, eval_kwargs, validation
         if self.validation_fraction is None:
             return score_rows, {}, (X, y, sf, "training data")
-        rng = check_random_state(self.random_state)
+        rng = check_random_state(seed)
         score_rows, val_rows = train_test_split(
             score_rows, test_size=self.validation_fraction, random_state=rng, stratify=y
         )
@@ -841,10 +850,10 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         }
         return score_rows, eval_kwargs, validation
 
-    def _select(self, X, y, sensitive_features, weights, inner_params, validation):
+    def _select(self, X, y, sensitive_features, weights, inner_params, validation, seed):
         n = n_rows(X)
         sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
-        score_rows, eval_kwargs, validation = self._scoring_split(X, y, sf, validation)
+        score_rows, eval_kwargs, validation = self._scoring_split(X, y, sf, validation, seed)
         largest = max(AUTO_FRACTIONS) if self.fraction == "auto" else self.fraction
         budget = int(np.floor(largest * len(score_rows)))
         original = None
@@ -893,7 +902,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 diversity_features(model, take(X, rows)) if self.diversity is not None else None
             )
             k = min(step, budget - len(removed))
-            picked = _select_harmful(harm, k, self.diversity, self.gamma, X_div, self.random_state)
+            picked = _select_harmful(harm, k, self.diversity, self.gamma, X_div, seed)
             if signed is not None and len(picked):
                 # the signed gaps predicted (first order) after removing each prefix of the
                 # picks: stop at their minimum, before a gap crosses zero and grows again
