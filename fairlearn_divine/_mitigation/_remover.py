@@ -58,9 +58,9 @@ from .._selection import diversity_features, select_diverse
 __all__ = ["MODES", "InfluentialPointRemover"]
 
 MODES = ("remove", "downweight", "reweigh")
-#: The amounts fraction="auto" tries (each a prefix of one removal order).
 #: Largest number of parameters for which ``newton_value_`` is computed (one p x p solve).
 NEWTON_MAX_PARAMS = 2000
+#: The amounts fraction="auto" tries (prefixes of one removal order, or budgets of "reweigh").
 AUTO_FRACTIONS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
@@ -439,9 +439,8 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             )
         validation = None
         if X_val is not None:
-            validation = (X_val, np.asarray(y_val), sensitive_features_val, "X_val")
-        if X_val is not None:
             check_feature_names(self, X_val, "X_val")
+            validation = (X_val, np.asarray(y_val), sensitive_features_val, "X_val")
         # the inputs are checked here, under the caller's names: not again in each stage
         with feature_names_checked():
             return self._mitigate(
@@ -450,11 +449,10 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             )  # fmt: skip
 
     def _newton_value(
-        self, original, X, y, fit_rows, weights, final_weights, rows, inner_params, validation,
-        objective,
-    ):  # fmt: skip
-        """The hard value of f on the validation data after one Newton step from the scored
-        model towards the final weights, where that is cheap: a differentiable view (linear
+        self, original, X, y, fit_rows, weights, final_weights, rows, inner_params, ctx
+    ):
+        """The hard value of f on the validation data (``ctx``) after one Newton step from the
+        scored model towards the final weights, where that is cheap: a differentiable view (linear
         models, MLPs) with at most ``NEWTON_MAX_PARAMS`` parameters; else None.
 
         With :math:`c'` the objective weights after the removal, :math:`\\theta' = \\hat\\theta
@@ -491,9 +489,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             step = HessianSolver(view.hessian(weights=c), null_space=view.null_space()).solve(
                 view.objective_gradient(weights=c)
             )
-        X_v, y_v, sf_v, _ = validation
-        ctx = EvalContext([objective], view.classes_, X_v, y_v, sf_v)
-        return float(ctx.values(view.predict_proba(X_v, params=theta - step))[0])
+        return float(ctx.values(view.predict_proba(ctx.X, params=theta - step))[0])
 
     def _mitigate(
         self, X, y, n, sensitive_features, weights, inner_params, validation, objective, seed
@@ -507,13 +503,16 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.predicted_value_ = None
         fitted = None
         if self.mode == "reweigh":
-            removed, fit_rows, original, validation, fitted = self._reweigh(
+            removed, fit_rows, original, validation, fitted, ctx = self._reweigh(
                 X, y, sensitive_features, weights, inner_params, validation, objective, seed
             )
         else:
             removed, fit_rows, original, validation = self._select(
                 X, y, sensitive_features, weights, inner_params, validation, seed
             )
+            ctx = None  # nothing scored (a budget of 0 rows): built for the refit below
+            if original is not None:
+                ctx = self._validation_context(objective, original, validation)
             if self.fraction == "auto":
                 removed, fitted = self._choose_amount(
                     lambda k: (
@@ -529,7 +528,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                     ),
                     objective,
                     original,
-                    validation,
+                    ctx,
                     bisect=True,
                 )
         if fitted is None and not len(removed) and original is not None:
@@ -538,11 +537,13 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         if fitted is None:
             fitted = self._refit_without(X, y, removed, fit_rows, weights, inner_params)
         self.estimator_, rows, final_weights = fitted
+        if ctx is None:
+            ctx = self._validation_context(objective, self.estimator_, validation)
         self.kept_original_ = False
         self.validation_value_ = self.original_validation_value_ = None
         self.validated_on_ = validation[3]
         if len(removed) and original is not None:
-            self._compare_with_original(objective, original, validation)
+            self._compare_with_original(objective, original, ctx, validation[3])
             if self.kept_original_:
                 self.estimator_ = original
                 removed = np.array([], dtype=np.intp)
@@ -551,14 +552,11 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.newton_value_ = None
         if len(removed) and original is not None and not self.kept_original_:
             self.newton_value_ = self._newton_value(
-                original, X, y, fit_rows, weights, final_weights, rows, inner_params,
-                validation, objective,
-            )  # fmt: skip
+                original, X, y, fit_rows, weights, final_weights, rows, inner_params, ctx
+            )
         self.target_reached_ = None
         if self.target is not None:
             if self.validation_value_ is None:
-                X_v, y_v, sf_v, _ = validation
-                ctx = EvalContext([objective], self.estimator_.classes_, X_v, y_v, sf_v)
                 self.validation_value_ = float(ctx.measure(self.estimator_)[1][0])
             self.target_reached_ = self._meets(objective, self.validation_value_)
         self.classes_ = self.estimator_.classes_
@@ -567,6 +565,12 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.sample_indices_ = rows
         self.sample_weight_ = final_weights[rows]
         return self
+
+    @staticmethod
+    def _validation_context(objective, model, validation):
+        """The evaluation context of ``f`` on the validation data, for ``model``'s classes."""
+        X_v, y_v, sf_v, _ = validation
+        return EvalContext([objective], model.classes_, X_v, y_v, sf_v)
 
     def _meets(self, objective, value):
         """Whether a hard value of the objective reaches ``target``."""
@@ -599,7 +603,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         model = self._refitter(X, y, inner_params, final_weights if weighted else None).fit(rows)
         return model, rows, final_weights
 
-    def _choose_amount(self, make, amounts, objective, original, validation, *, bisect=False):
+    def _choose_amount(self, make, amounts, objective, original, ctx, *, bisect=False):
         """``fraction="auto"``: of the candidate amounts, the one whose refit has the best hard
         metric on the validation data among those losing at most ``max_accuracy_loss`` of
         validation accuracy (the unmitigated model, nothing removed, is a candidate); with
@@ -609,8 +613,6 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         ``make(amount)`` returns ``(fraction, removed, fitted)`` or None (the same solution as
         the previous amount: the scan stops).
         """
-        X_v, y_v, sf_v, _ = validation
-        ctx = EvalContext([objective], original.classes_, X_v, y_v, sf_v)
         sign = -1.0 if getattr(objective, "greater_is_better", False) else 1.0
         acc0, values0 = ctx.measure(original)
         empty = np.array([], dtype=np.intp)
@@ -694,8 +696,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         score_rows, eval_kwargs, validation = self._scoring_split(X, y, sf, validation, seed)
         weighted = "sample_weight" in inner_params
         model = self._refitter(X, y, inner_params, weights if weighted else None).fit(score_rows)
-        X_e, y_e, sf_e, _ = validation
-        ctx = EvalContext([objective], model.classes_, X_e, y_e, sf_e)
+        ctx = self._validation_context(objective, model, validation)
         layout = None
         gaps = None
         if objective.requires_sensitive_features:
@@ -753,24 +754,21 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 
         if self.fraction == "auto":
             removed, fitted = self._choose_amount(
-                make, list(AUTO_FRACTIONS), objective, model, validation
+                make, list(AUTO_FRACTIONS), objective, model, ctx
             )
-        else:
-            fraction, removed, fitted = make(self.fraction)
-            self.predicted_value_ = fitted[3]
-            fitted = fitted[:3]
-        if self.fraction == "auto":
             chosen = [e for e in self.auto_path_ if e["fraction"] == self.fraction_]
             self.predicted_value_ = chosen[0].get("predicted") if chosen else None
+        else:
+            _, removed, fitted = make(self.fraction)
+            self.predicted_value_ = fitted[3]
+            fitted = fitted[:3]
         if fitted is None:  # nothing removed
             fitted = model, np.asarray(score_rows), weights
-        return removed, score_rows, model, validation, fitted
+        return removed, score_rows, model, validation, fitted, ctx
 
-    def _compare_with_original(self, objective, original, validation):
+    def _compare_with_original(self, objective, original, ctx, where):
         """The hard value of f for the refitted and the unmitigated model on the validation data
-        (or the training data); keep the unmitigated one when the refit is worse."""
-        X_v, y_v, sf_v, where = validation
-        ctx = EvalContext([objective], original.classes_, X_v, y_v, sf_v)
+        (``where``: or the training data); keep the unmitigated one when the refit is worse."""
         new = float(ctx.measure(self.estimator_)[1][0])
         old = float(ctx.measure(original)[1][0])
         self.validation_value_, self.original_validation_value_ = new, old
