@@ -27,13 +27,15 @@ import time
 import warnings
 
 import numpy as np
+
+# the encoder of the side-by-side benchmark (importing it also puts this checkout first on
+# sys.path, as that script does)
+from bench_mitigation import dense, preprocessor
 from fairlearn.metrics import equal_opportunity_difference
 from fairlearn.reductions import ExponentiatedGradient, TruePositiveRateParity
-from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from fairlearn_divine import InfluentialPointRemover
 from fairlearn_divine.datasets import load_adult
@@ -42,23 +44,8 @@ EPS = (0.005, 0.01, 0.02)
 MAX_LOSS = 0.005
 
 
-def preprocessor():
-    categorical = make_column_selector(dtype_exclude="number")
-    numeric = make_column_selector(dtype_include="number")
-    return ColumnTransformer(
-        [
-            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
-            ("num", StandardScaler(), numeric),
-        ]
-    )
-
-
 def model():
     return make_pipeline(preprocessor(), LogisticRegression(max_iter=3000))
-
-
-def _dense(Z):
-    return Z.toarray() if hasattr(Z, "toarray") else np.asarray(Z)
 
 
 def measure(predict, X, y, A):
@@ -112,7 +99,7 @@ def main():
         # training split), eps chosen on validation
         pre = preprocessor().fit(X_tr)
         # (dense: the reductions refuse sparse input)
-        Z_tr, Z_va, Z_te = (_dense(pre.transform(Z)) for Z in (X_tr, X_va, X_te))
+        Z_tr, Z_va, Z_te = (dense(pre.transform(Z)) for Z in (X_tr, X_va, X_te))
         best = None
         for eps in EPS:
             t0 = time.perf_counter()
