@@ -367,6 +367,16 @@ class SignedGap(EvaluationFunction):
         return grad
 
 
+def _is_between_groups_difference(objective):
+    """A :class:`RateObjective` that is a difference between groups (fairlearn's
+    ``difference(method="between_groups")``)."""
+    return (
+        isinstance(objective, RateObjective)
+        and objective.aggregate == "difference"
+        and objective.method == "between_groups"
+    )
+
+
 def signed_gaps(objective, y_true, proba, groups):
     """The signed gaps behind a between-groups difference objective, and how they combine.
 
@@ -375,11 +385,7 @@ def signed_gaps(objective, y_true, proba, groups):
     maps the signed gap values to the objective's value (``combine(|g|)``); ``None`` for
     objectives that are not a difference between groups.
     """
-    if not (
-        isinstance(objective, RateObjective)
-        and objective.aggregate == "difference"
-        and objective.method == "between_groups"
-    ):
+    if not _is_between_groups_difference(objective):
         return None
     gaps = []
     for rate in objective.rates:
@@ -420,12 +426,7 @@ def group_gaps(objective, groups):
         ``None`` for an objective that is not a between-groups difference of rates (or has
         control features).
     """
-    if not (
-        isinstance(objective, RateObjective)
-        and objective.aggregate == "difference"
-        and objective.method == "between_groups"
-        and objective.control_features is None
-    ):
+    if not _is_between_groups_difference(objective) or objective.control_features is not None:
         return None
     n_groups = int(np.max(groups)) + 1
     gaps = [SignedGap(rate, g, 0) for rate in objective.rates for g in range(1, n_groups)]
