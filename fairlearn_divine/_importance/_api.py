@@ -52,6 +52,15 @@ objective (see :mod:`fairlearn_divine._models`), :math:`H = \\nabla^2 L(\\hat\\t
     :math:`\\theta_{flip} \\approx \\hat\\theta - H^{-1} c_i (\\nabla l(x_i, y_i') -
     \\nabla l(x_i, y_i))`; refits with the flipped label for other estimators or with
     ``exact=True``.
+``"data_banzhaf"``
+    Data Banzhaf (Wang & Jia 2023), :math:`\\phi_i = 2^{1-n} \\sum_{S \\subseteq D \\setminus
+    \\{i\\}} [f(S) - f(S \\cup \\{i\\})]`, by maximum sample reuse: ``n_samples`` (default
+    2000) random halves :math:`S_k` of the data (each point in with probability 1/2), one
+    refit each (any classifier), and :math:`\\hat\\phi_i` = the mean of :math:`f(S_k)` over
+    the subsets without *i* minus that over the subsets with *i*, with two-sample standard
+    errors (``result.scores_stderr``). Options ``n_samples``, ``min_samples`` (50),
+    ``convergence_tolerance`` (0.05), ``max_time``, ``checkpoint``, ``refit_solver``; see
+    :mod:`fairlearn_divine._importance._banzhaf`.
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ from .._core.validation import (
     n_rows,
 )
 from .._objectives import EvalContext, resolve_objective
+from ._banzhaf import data_banzhaf
 from ._influence import counterfactual, influence, one_step_newton
 from ._refits import refit_scores
 from ._shapley import data_shapley
@@ -139,6 +149,7 @@ METHODS = {
     "loo": _loo,
     "counterfactual": counterfactual,
     "data_shapley": data_shapley,
+    "data_banzhaf": data_banzhaf,
 }
 
 
@@ -180,10 +191,11 @@ def training_point_importance(
         of ``X_eval``.
     y : array-like of shape (n_train,)
         Training labels.
-    method : {"influence", "one_step_newton", "loo", "counterfactual", "data_shapley"}, \
-default="influence"
+    method : {"influence", "one_step_newton", "loo", "counterfactual", "data_shapley", \
+"data_banzhaf"}, default="influence"
         See the module docstring of :mod:`fairlearn_divine._importance` (and
-        :mod:`fairlearn_divine._shapley` for ``"data_shapley"``).
+        :mod:`fairlearn_divine._shapley` for ``"data_shapley"``,
+        :mod:`fairlearn_divine._importance._banzhaf` for ``"data_banzhaf"``).
     objective : str, EvaluationFunction, fairlearn metric, or list of those, default="log_loss"
         ``"log_loss"``, ``"zero_one_loss"``, ``"equal_accuracy"``, ``"equal_opportunity"``,
         ``"equalized_odds"``, ``"demographic_parity"``; see :mod:`fairlearn_divine._objectives`.

@@ -96,8 +96,8 @@ class _EstimatorPrefix:
         self.ctx = ctx
         self.reset()
 
-    def reset(self):
-        self.model = None
+    def reset(self, start=None):
+        self.model = start  # a fitted estimator to warm-start the next fit from (if exact)
 
     def values(self, rows, classes_present):
         with catch_warnings_locked():  # tasks may be threads
@@ -128,8 +128,8 @@ class _NewtonPrefix:
         self.zero = np.zeros_like(refitter.view.params)
         self.reset()
 
-    def reset(self):
-        self.theta = None
+    def reset(self, start=None):
+        self.theta = start  # parameters to start the next solve from (None: zeros)
         self.fallback.reset()
 
     def values(self, rows, classes_present):
@@ -147,7 +147,7 @@ class _ConstantPrefix:
     def __init__(self, ctx):
         self.ctx = ctx
 
-    def reset(self):
+    def reset(self, start=None):
         pass
 
     def values(self, rows, classes_present):
@@ -439,15 +439,20 @@ def _checksum(arrays):
     return digest.hexdigest()
 
 
-def save_checkpoint(path, signature, seed, total, total_sq, done, n_evaluated):
+def save_checkpoint(
+    path, signature, seed, total, total_sq, done, n_evaluated, *, fmt=CHECKPOINT_FORMAT
+):
     """Write the running sums atomically, through ``_core.files.atomic_write_bytes``.
+
+    ``fmt`` is the format name stored in the file (another method's checkpoints, e.g. Data
+    Banzhaf's, share this format under their own name).
 
     A run killed at any moment (even SIGKILL, even while writing) leaves either the previous
     checkpoint or the new one, never a partial file at ``path`` (a SIGKILL during a write can
     leave a temporary dot file ``.fairlearn-divine-*.tmp`` next to it).
     """
     arrays = {
-        "format": np.array(CHECKPOINT_FORMAT),
+        "format": np.array(fmt),
         "version": np.array(CHECKPOINT_VERSION, dtype=np.int64),
         "signature": np.array(signature),
         "seed": np.array(seed, dtype=np.int64),
@@ -462,8 +467,20 @@ def save_checkpoint(path, signature, seed, total, total_sq, done, n_evaluated):
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path, signature, shape, per_sample):
+def load_checkpoint(
+    path,
+    signature,
+    shape,
+    per_sample,
+    *,
+    fmt=CHECKPOINT_FORMAT,
+    name="Data Shapley",
+    sampling_options="antithetic or truncation_tolerance",
+):
     """Read and verify a checkpoint; any damaged, foreign or mismatched file is a ValueError.
+
+    ``fmt`` is the format name the file must carry, ``name`` the method named in the messages
+    and ``sampling_options`` the options of the signature named when it differs.
 
     Checks, in order: a readable ``.npz`` (loaded with ``allow_pickle=False``), the format name
     and version, every entry with its dtype and shape, the checksum, the run's signature
@@ -497,20 +514,19 @@ def load_checkpoint(path, signature, shape, per_sample):
     except OSError as err:
         raise ValueError(f"checkpoint {path!r} cannot be read: {err}.") from err
     if not raw:
-        refuse("is empty (0 bytes), not a Data Shapley checkpoint")
+        refuse(f"is empty (0 bytes), not a {name} checkpoint")
     if raw.startswith(b"\x93NUMPY"):
-        refuse("is a single .npy array, not a Data Shapley checkpoint (an .npz archive)")
+        refuse(f"is a single .npy array, not a {name} checkpoint (an .npz archive)")
     if not raw.startswith(b"PK"):
         refuse(
-            f"is not a Data Shapley checkpoint: not an .npz (zip) archive, it starts with "
-            f"{raw[:8]!r}"
+            f"is not a {name} checkpoint: not an .npz (zip) archive, it starts with {raw[:8]!r}"
         )
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except Exception as err:  # any reader error here means a damaged or foreign archive
         refuse(
-            f"is not a readable Data Shapley checkpoint (a truncated or damaged .npz archive, "
+            f"is not a readable {name} checkpoint (a truncated or damaged .npz archive, "
             f"or one holding Python objects: {type(err).__name__}: {err})"
         )
     if "format" not in arrays:
@@ -520,12 +536,12 @@ def load_checkpoint(path, signature, shape, per_sample):
                 "checksum) and cannot be verified"
             )
         refuse(
-            f"is not a Data Shapley checkpoint: it holds the entries {sorted(arrays)}, not "
+            f"is not a {name} checkpoint: it holds the entries {sorted(arrays)}, not "
             f"{sorted(_ENTRIES)}"
         )
-    fmt = arrays["format"]
-    if fmt.dtype.kind != "U" or fmt.ndim != 0 or str(fmt) != CHECKPOINT_FORMAT:
-        refuse(f"is not a Data Shapley checkpoint (format {fmt!r})")
+    found = arrays["format"]
+    if found.dtype.kind != "U" or found.ndim != 0 or str(found) != fmt:
+        refuse(f"is not a {name} checkpoint (format {found!r})")
     version = arrays.get("version")
     if version is None or version.dtype.kind not in "iu" or version.ndim != 0:
         refuse(f"has no valid format version (version {version!r})")
@@ -558,8 +574,8 @@ def load_checkpoint(path, signature, shape, per_sample):
     if str(arrays["signature"]) != signature:
         refuse(
             "belongs to a different run: the estimator or its parameters, the training or "
-            "evaluation data, the sample weights or groups, the objectives, antithetic or "
-            "truncation_tolerance differ"
+            "evaluation data, the sample weights or groups, the objectives, "
+            f"{sampling_options} differ"
         )
     total, total_sq = arrays["total"], arrays["total_sq"]
     if total.shape != tuple(shape):
