@@ -61,6 +61,15 @@ objective (see :mod:`fairlearn_divine._models`), :math:`H = \\nabla^2 L(\\hat\\t
     errors (``result.scores_stderr``). Options ``n_samples``, ``min_samples`` (50),
     ``convergence_tolerance`` (0.05), ``max_time``, ``checkpoint``, ``refit_solver``; see
     :mod:`fairlearn_divine._importance._banzhaf`.
+``"tree_influence"``
+    Fixed-structure influence for a binary ``HistGradientBoostingClassifier`` or
+    ``GradientBoostingClassifier`` (also a Pipeline's last step): the splits are kept and
+    every leaf is its Newton step :math:`v_{t,\\ell} = -\\eta \\sum_{j\\in\\ell} w_j g_{t,j} /
+    (\\sum_{j\\in\\ell} w_j h_{t,j} + \\lambda)`; the first-order change of ``f`` when
+    point *i*'s weight goes to 0, through every later tree (``propagation="full"``, one
+    reverse pass, :math:`O(T n)`) or through its own leaves only (``"none"``, BoostIn),
+    or with ``exact=True`` every leaf recomputed without *i* (leaf refit). See
+    :mod:`fairlearn_divine._importance._trees`.
 """
 
 from __future__ import annotations
@@ -82,6 +91,7 @@ from ._banzhaf import data_banzhaf
 from ._influence import counterfactual, influence, one_step_newton
 from ._refits import refit_scores
 from ._shapley import data_shapley
+from ._trees import tree_influence
 
 __all__ = ["METHODS", "ImportanceResult", "training_point_importance"]
 
@@ -150,6 +160,7 @@ METHODS = {
     "counterfactual": counterfactual,
     "data_shapley": data_shapley,
     "data_banzhaf": data_banzhaf,
+    "tree_influence": tree_influence,
 }
 
 
@@ -192,7 +203,7 @@ def training_point_importance(
     y : array-like of shape (n_train,)
         Training labels.
     method : {"influence", "one_step_newton", "loo", "counterfactual", "data_shapley", \
-"data_banzhaf"}, default="influence"
+"data_banzhaf", "tree_influence"}, default="influence"
         See the module docstring of :mod:`fairlearn_divine._importance` (and
         :mod:`fairlearn_divine._shapley` for ``"data_shapley"``,
         :mod:`fairlearn_divine._importance._banzhaf` for ``"data_banzhaf"``).

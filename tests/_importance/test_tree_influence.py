@@ -1,0 +1,403 @@
+"""Fixed-structure influence for gradient-boosted trees (method="tree_influence")."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit, logit
+from scipy.stats import spearmanr
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import make_classification
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from fairlearn_divine import training_point_importance
+from fairlearn_divine._models._trees import parse_boosted_trees
+
+
+def _data(n=500, seed=0, nan=True):
+    X, y = make_classification(n, 6, n_informative=4, flip_y=0.1, random_state=seed, class_sep=0.8)
+    if nan:
+        X[::7, 2] = np.nan
+    return X, y
+
+
+def _hgb(**kw):
+    params = dict(max_iter=10, max_depth=2, min_samples_leaf=5, random_state=0)
+    params.update(kw)
+    return HistGradientBoostingClassifier(**params)
+
+
+def _gbm(**kw):
+    params = dict(n_estimators=10, max_depth=2, random_state=0)
+    params.update(kw)
+    return GradientBoostingClassifier(**params)
+
+
+def _naive_leaf_refit(trees, leaves, y, w):
+    """Every leaf recomputed by hand, tree after tree, with weights w (structure fixed)."""
+    ybar = np.sum(w * y) / np.sum(w)
+    b = logit(ybar) if trees.baseline_rule == "prior" else 0.0
+    F = np.full(len(y), b)
+    values = []
+    for t in range(trees.n_trees):
+        v = np.zeros(trees.n_leaves[t])
+        for leaf in range(trees.n_leaves[t]):
+            rows = np.flatnonzero(leaves[:, t] == leaf)
+            p = expit(F[rows])
+            G = np.sum(w[rows] * (p - y[rows]))
+            H = np.sum(w[rows] * p * (1 - p))
+            v[leaf] = -trees.learning_rate * G / (H + trees.l2_regularization + 1e-15)
+        values.append(v)
+        F = F + v[leaves[:, t]]
+    return b, values
+
+
+def _eval_log_loss(trees, eval_leaves, y_eval, b, values):
+    F = trees.raw_predict(eval_leaves, values, b)
+    return log_loss(y_eval, expit(F), labels=[0, 1])
+
+
+# -- the parsed trees ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [_hgb, _gbm])
+def test_raw_predictions_reconstructed_from_parsed_trees(make):
+    X, y = _data(700, nan=make is _hgb)
+    model = make(max_iter=25) if make is _hgb else make(n_estimators=25, max_depth=3)
+    model.fit(X[:500], y[:500])
+    trees = parse_boosted_trees(model)
+    assert trees.n_trees == 25
+    for Z in (X[:500], X[500:]):
+        F = trees.raw_predict(trees.leaves(Z))
+        np.testing.assert_allclose(F, model.decision_function(Z), rtol=0, atol=1e-10)
+    if make is _hgb:  # the binned routing the trees were grown with agrees on the training rows
+        np.testing.assert_array_equal(trees.leaves(X[:500], binned=True), trees.leaves(X[:500]))
+
+
+def test_raw_predictions_with_categorical_features_and_missing_categories():
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "c": pd.Categorical(rng.choice(list("pqrstu"), n)),
+            "b": rng.normal(size=n),
+        }
+    )
+    y = ((frame.a > 0) ^ frame.c.isin(["q", "s"])).astype(int).to_numpy()
+    frame.loc[::9, "c"] = np.nan
+    frame.loc[::11, "a"] = np.nan
+    model = _hgb(max_iter=20, max_depth=3, categorical_features="from_dtype")
+    model.fit(frame.iloc[:400], y[:400])
+    trees = parse_boosted_trees(model)
+    assert any(p[0].nodes["is_categorical"].any() for p in model._predictors)
+    for part in (frame.iloc[:400], frame.iloc[400:]):
+        F = trees.raw_predict(trees.leaves(part))
+        np.testing.assert_allclose(F, model.decision_function(part), rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(
+        trees.leaves(frame.iloc[:400], binned=True), trees.leaves(frame.iloc[:400])
+    )
+
+
+@pytest.mark.parametrize("make", [_hgb, _gbm])
+def test_fitted_leaves_are_the_newton_step(make):
+    X, y = _data(nan=make is _hgb)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    model = make(l2_regularization=0.5) if make is _hgb else make()
+    model.fit(X, y, sample_weight=w)
+    trees = parse_boosted_trees(model)
+    leaves = trees.leaves(X, binned=make is _hgb)
+    b, values = _naive_leaf_refit(trees, leaves, y.astype(float), w)
+    assert abs(b - trees.baseline) < 1e-12
+    for v, fitted in zip(values, trees.leaf_values, strict=True):
+        np.testing.assert_allclose(v, fitted, rtol=1e-5, atol=1e-7)  # float32 gradients in HGB
+
+
+# -- leaf refit and the first-order estimate -------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [_hgb, _gbm])
+def test_leaf_refit_matches_hand_recomputation(make):
+    X, y = _data(300, nan=make is _hgb)
+    model = make().fit(X[:200], y[:200])
+    Xtr, ytr, Xe, ye = X[:200], y[:200], X[200:], y[200:]
+    res = training_point_importance(
+        model,
+        Xtr,
+        ytr,
+        method="tree_influence",
+        X_eval=Xe,
+        y_eval=ye,
+        exact=True,
+        indices=[3, 17],
+    )
+    trees = parse_boosted_trees(model)
+    leaves = trees.leaves(Xtr, binned=make is _hgb)
+    eval_leaves = trees.leaves(Xe)
+    w = np.ones(len(ytr))
+    ref = _eval_log_loss(trees, eval_leaves, ye, *_naive_leaf_refit(trees, leaves, ytr, w))
+    for i in (3, 17):
+        wi = w.copy()
+        wi[i] = 0.0
+        without = _eval_log_loss(
+            trees, eval_leaves, ye, *_naive_leaf_refit(trees, leaves, ytr, wi)
+        )
+        assert res.scores[i] == pytest.approx(without - ref, rel=1e-8, abs=1e-13)
+    assert np.isnan(res.scores[0]) and res.n_refits == 2
+
+
+@pytest.mark.parametrize("make", [_hgb, _gbm])
+def test_first_order_matches_finite_differences_of_leaf_refit(make):
+    """d f / d w_i at w = 1 by central differences of the hand-written leaf refit."""
+    X, y = _data(300, nan=make is _hgb)
+    model = make(max_iter=4) if make is _hgb else make(n_estimators=4)
+    model.fit(X[:200], y[:200])
+    Xtr, ytr, Xe, ye = X[:200], y[:200], X[200:], y[200:]
+    res = training_point_importance(model, Xtr, ytr, method="tree_influence", X_eval=Xe, y_eval=ye)
+    trees = parse_boosted_trees(model)
+    leaves = trees.leaves(Xtr, binned=make is _hgb)
+    eval_leaves = trees.leaves(Xe)
+    eps = 1e-5
+    for i in (0, 11, 42, 150):
+        fd = []
+        for sign in (1, -1):
+            w = np.ones(len(ytr))
+            w[i] += sign * eps
+            fd.append(
+                _eval_log_loss(trees, eval_leaves, ye, *_naive_leaf_refit(trees, leaves, ytr, w))
+            )
+        derivative = (fd[0] - fd[1]) / (2 * eps)
+        assert res.scores[i] == pytest.approx(-derivative, rel=1e-5, abs=1e-10)
+
+
+@pytest.mark.parametrize("make", [_hgb, _gbm])
+def test_first_order_ranks_like_leaf_refit(make):
+    X, y = _data(500, nan=make is _hgb)
+    model = make(max_iter=20) if make is _hgb else make(n_estimators=20)
+    model.fit(X[:350], y[:350])
+    kw = dict(method="tree_influence", X_eval=X[350:], y_eval=y[350:])
+    fast = training_point_importance(model, X[:350], y[:350], **kw).scores
+    boostin = training_point_importance(model, X[:350], y[:350], propagation="none", **kw).scores
+    exact = training_point_importance(model, X[:350], y[:350], exact=True, **kw).scores
+    rho_full = spearmanr(fast, exact)[0]
+    rho_none = spearmanr(boostin, exact)[0]
+    print(
+        f"{type(model).__name__}: Spearman with leaf refit {rho_full:.4f} (full), "
+        f"{rho_none:.4f} (propagation='none')"
+    )
+    assert rho_full > 0.98
+    assert rho_full >= rho_none - 1e-3
+    # same sign convention as the refit: positive = removing the point raises the loss
+    assert np.corrcoef(fast, exact)[0, 1] > 0.98
+
+
+def test_removing_harmful_points_lowers_held_out_loss_more_than_random():
+    from fairlearn_divine.datasets import load_compas
+
+    data_home = os.environ.get("FAIRLEARN_DIVINE_DATA")
+    if not data_home or not os.path.isdir(data_home):
+        pytest.skip("FAIRLEARN_DIVINE_DATA is not set to the shared data")
+    data = load_compas(data_home=data_home)
+    X = data.X.copy()
+    for col in X.columns:
+        if not pd.api.types.is_numeric_dtype(X[col]):
+            X[col] = X[col].astype("category")
+    X_tr, X_val, y_tr, y_val = train_test_split(X, data.y, test_size=0.3, random_state=0)
+
+    def fit(rows):
+        model = HistGradientBoostingClassifier(
+            max_iter=30, early_stopping=False, categorical_features="from_dtype", random_state=0
+        )
+        return model.fit(X_tr.iloc[rows], y_tr[rows])
+
+    n = len(y_tr)
+    everything = np.arange(n)
+    model = fit(everything)
+    base = log_loss(y_val, model.predict_proba(X_val))
+    res = training_point_importance(
+        model, X_tr, y_tr, method="tree_influence", X_eval=X_val, y_eval=y_val
+    )
+    k = int(0.05 * n)
+    harmful = np.argsort(res.scores)[:k]  # most negative = most harmful
+    kept = np.setdiff1d(everything, harmful)
+    gain_top = base - log_loss(y_val, fit(kept).predict_proba(X_val))
+    gains_random = []
+    for seed in range(3):
+        drop = np.random.default_rng(seed).choice(n, k, replace=False)
+        gains_random.append(
+            base - log_loss(y_val, fit(np.setdiff1d(everything, drop)).predict_proba(X_val))
+        )
+    print(
+        f"COMPAS held-out log loss {base:.4f}: drop top 5% -> -{gain_top:.4f}; "
+        f"random 5% -> {[-round(g, 4) for g in gains_random]}; "
+        f"predicted {-res.scores[harmful].sum():.4f}"
+    )
+    assert gain_top > max(gains_random)
+    assert gain_top > 0
+
+
+# -- objectives, pipelines, inputs -----------------------------------------------------------
+
+
+def test_pipeline_with_column_transformer_on_a_dataframe():
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "colour": rng.choice(["red", "green", "blue"], n),
+        }
+    )
+    y = ((frame.x1 + (frame.colour == "red") + 0.5 * rng.normal(size=n)) > 0.5).astype(int)
+    y = y.to_numpy()
+    pre = ColumnTransformer(
+        [("num", StandardScaler(), ["x1", "x2"]), ("cat", OneHotEncoder(), ["colour"])]
+    )
+    pipe = make_pipeline(pre, _hgb(max_iter=15)).fit(frame.iloc[:300], y[:300])
+    kw = dict(method="tree_influence", X_eval=frame.iloc[300:], y_eval=y[300:])
+    res = training_point_importance(pipe, frame.iloc[:300], y[:300], **kw)
+    Z_tr = pipe[:-1].transform(frame.iloc[:300])
+    Z_ev = pipe[:-1].transform(frame.iloc[300:])
+    bare = training_point_importance(
+        pipe[-1], Z_tr, y[:300], method="tree_influence", X_eval=Z_ev, y_eval=y[300:]
+    )
+    np.testing.assert_allclose(res.scores, bare.scores, rtol=1e-12, atol=1e-15)
+    assert res.method == "tree_influence" and res.scores.shape == (300,)
+
+
+@pytest.mark.parametrize("make", [_hgb, _gbm])
+def test_fairness_objective_runs_and_tracks_its_surrogate(make):
+    X, y = _data(600, nan=make is _hgb)
+    sf = np.where(X[:, 0] > 0, "a", "b")
+    model = make(max_iter=15) if make is _hgb else make(n_estimators=15)
+    model.fit(X[:400], y[:400])
+    res = training_point_importance(
+        model,
+        X[:400],
+        y[:400],
+        method="tree_influence",
+        objective=["equalized_odds", "demographic_parity", "log_loss"],
+        X_eval=X[400:],
+        y_eval=y[400:],
+        sensitive_features_eval=sf[400:],
+    )
+    assert res.scores.shape == (3, 400) and np.all(np.isfinite(res.scores))
+    assert res.objective == ["equalized_odds", "demographic_parity", "log_loss"]
+    assert np.all(np.std(res.scores, axis=1) > 0)
+    # on the training data, with training sensitive features
+    res_train = training_point_importance(
+        model,
+        X[:400],
+        y[:400],
+        method="tree_influence",
+        objective="equalized_odds",
+        sensitive_features=sf[:400],
+    )
+    assert res_train.scores.shape == (400,)
+
+
+def test_fairlearn_metric_as_objective():
+    from fairlearn.metrics import equalized_odds_difference
+
+    X, y = _data(500)
+    sf = np.where(X[:, 1] > 0, "a", "b")
+    model = _hgb(max_iter=10).fit(X[:300], y[:300])
+    kw = dict(
+        method="tree_influence", X_eval=X[300:], y_eval=y[300:], sensitive_features_eval=sf[300:]
+    )
+    named = training_point_importance(model, X[:300], y[:300], objective="equalized_odds", **kw)
+    metric = training_point_importance(
+        model, X[:300], y[:300], objective=equalized_odds_difference, **kw
+    )
+    np.testing.assert_allclose(metric.scores, named.scores, rtol=1e-10, atol=1e-14)
+
+
+def test_inputs_not_mutated():
+    X, y = _data(300)
+    w = np.random.default_rng(0).uniform(0.5, 1.5, 300)
+    model = _hgb().fit(X[:200], y[:200], sample_weight=w[:200])
+    copies = [a.copy() for a in (X, y, w)]
+    nodes = [p[0].nodes.copy() for p in model._predictors]
+    training_point_importance(
+        model,
+        X[:200],
+        y[:200],
+        sample_weight=w[:200],
+        method="tree_influence",
+        X_eval=X[200:],
+        y_eval=y[200:],
+    )
+    training_point_importance(
+        model,
+        X[:200],
+        y[:200],
+        sample_weight=w[:200],
+        method="tree_influence",
+        X_eval=X[200:],
+        y_eval=y[200:],
+        exact=True,
+        indices=[0, 1],
+    )
+    for a, b in zip((X, y, w), copies, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for p, before in zip(model._predictors, nodes, strict=True):
+        np.testing.assert_array_equal(p[0].nodes, before)
+    np.testing.assert_allclose(
+        parse_boosted_trees(model).raw_predict(parse_boosted_trees(model).leaves(X)),
+        model.decision_function(X),
+        atol=1e-10,
+    )
+
+
+def test_sample_weight_must_match_the_fit():
+    X, y = _data(300)
+    w = np.random.default_rng(0).uniform(0.2, 3.0, 300)
+    model = _hgb().fit(X, y, sample_weight=w)
+    with pytest.raises(ValueError, match="not the Newton step"):
+        training_point_importance(model, X, y, method="tree_influence")
+    res = training_point_importance(model, X, y, sample_weight=w, method="tree_influence")
+    assert res.leaf_value_gap < 1e-5
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+def test_refusals():
+    X, y = _data(300, nan=False)
+    y3 = np.arange(300) % 3
+    with pytest.raises(ValueError, match="binary classifiers only.*3 classes"):
+        training_point_importance(_hgb().fit(X, y3), X, y3, method="tree_influence")
+    with pytest.raises(ValueError, match="binary classifiers only"):
+        training_point_importance(_gbm().fit(X, y3), X, y3, method="tree_influence")
+    with pytest.raises(ValueError, match="subsample=0.5"):
+        training_point_importance(_gbm(subsample=0.5).fit(X, y), X, y, method="tree_influence")
+    with pytest.raises(ValueError, match="n_iter_no_change"):
+        training_point_importance(
+            _gbm(n_iter_no_change=2).fit(X, y), X, y, method="tree_influence"
+        )
+    with pytest.raises(TypeError, match="HistGradientBoostingClassifier or.*LogisticRegression"):
+        training_point_importance(LogisticRegression().fit(X, y), X, y, method="tree_influence")
+    with pytest.raises(ValueError, match="monotonic_cst"):
+        model = _hgb(monotonic_cst=[1, 0, 0, 0, 0, 0]).fit(X, y)
+        training_point_importance(model, X, y, method="tree_influence")
+    with pytest.raises(ValueError, match="validation split for early stopping"):
+        model = _hgb(early_stopping=True, n_iter_no_change=2).fit(X, y)
+        training_point_importance(model, X, y, method="tree_influence")
+    model = _hgb().fit(X, y)
+    with pytest.raises(ValueError, match="structure_update must be 'fixed'"):
+        training_point_importance(model, X, y, method="tree_influence", structure_update="refit")
+    with pytest.raises(ValueError, match="propagation must be one of"):
+        training_point_importance(model, X, y, method="tree_influence", propagation="some")
+    with pytest.raises(ValueError, match="indices is an option of the exact"):
+        training_point_importance(model, X, y, method="tree_influence", indices=[0])
+    with pytest.raises(TypeError, match="Unknown option"):
+        training_point_importance(model, X, y, method="tree_influence", damping=1.0)
+    with pytest.raises(ValueError, match="trees were grown on 300 rows but X has 200"):
+        training_point_importance(model, X[:200], y[:200], method="tree_influence")
