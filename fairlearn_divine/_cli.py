@@ -42,7 +42,7 @@ from ._version import __version__
 __all__ = ["main"]
 
 DATASETS = ("synthetic", "compas", "lsat", "law_school", "adult", "bank_marketing")
-METHODS = ("influence", "one_step_newton")
+METHODS = ("auto", "influence", "one_step_newton")
 OBJECTIVES = tuple(FAIRNESS_OBJECTIVES)
 DEFAULT_OUTPUT = "fairlearn-divine-report.html"
 PROG = "fairlearn-divine"
@@ -227,8 +227,9 @@ def _build_parser():
     analysis.add_argument(
         "--method",
         choices=METHODS,
-        default="influence",
-        help="scoring method (default: influence)",
+        default="auto",
+        help="scoring method (default: auto, which is one_step_newton: the audit scores the "
+        "training log loss, for which first-order influence is degenerate)",
     )
     analysis.add_argument(
         "--top",

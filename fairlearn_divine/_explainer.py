@@ -141,7 +141,7 @@ class DivineExplainer(shap.Explainer):
 optional
         Sensitive features of the training rows (for :meth:`explain_global` and the
         descriptions of the points).
-    method : str, default="influence"
+    method : str, default="auto"
         Importance method of :func:`~fairlearn_divine.training_point_importance`.
     sample_weight : array-like, optional
         The weights the estimator was fitted with.
@@ -185,7 +185,7 @@ optional
         y_train,
         *,
         sensitive_features=None,
-        method="influence",
+        method="auto",
         sample_weight=None,
         point_names=None,
         **method_options,
@@ -261,7 +261,7 @@ optional
         return self._explanation(
             np.atleast_2d(result.scores),
             np.asarray(result.baseline, dtype=float),
-            _describe_values(points[0], self.method, result),
+            _describe_values(points[0], result["method"], result),
             row_index(X, m),
         )
 
@@ -333,7 +333,7 @@ optional
         return self._explanation(
             np.atleast_2d(result.scores),
             np.atleast_1d(np.asarray(result.baseline, dtype=float)),
-            _describe_values(f, self.method, result),
+            _describe_values(f, result["method"], result),
             [f"{_objective_phrase(f)} over {m} samples"],
         )
 

@@ -3,7 +3,7 @@
 Stages import from this package namespace only.
 """
 
-from ._api import METHODS, ImportanceResult, training_point_importance
+from ._api import METHODS, ImportanceResult, resolve_method, training_point_importance
 from ._refits import check_refit_estimator, flipped_labels, warn_if_random_refits
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "ImportanceResult",
     "check_refit_estimator",
     "flipped_labels",
+    "resolve_method",
     "training_point_importance",
     "warn_if_random_refits",
 ]

@@ -69,7 +69,7 @@ def removal_curve(
     X_eval=None,
     y_eval=None,
     sensitive_features_eval=None,
-    method="influence",
+    method="auto",
     diversity="sum_redundancy",
     gamma="pairwise_distance",
     sample_weight=None,

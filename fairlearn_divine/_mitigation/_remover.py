@@ -45,7 +45,7 @@ from .._core.validation import (
     n_rows,
     take,
 )
-from .._importance import training_point_importance
+from .._importance import resolve_method, training_point_importance
 from .._objectives import (
     EvalContext,
     group_gaps,
@@ -117,8 +117,9 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         for any classifier.
     objective : str, EvaluationFunction or fairlearn metric, default="equal_accuracy"
         The cost ``f`` whose harmful points are removed.
-    method : str, default="influence"
+    method : str, default="auto"
         Importance method (see :func:`~fairlearn_divine.training_point_importance`).
+        ``"auto"`` is chosen as that function chooses it for ``objective`` alone.
     fraction : float in (0, 1) or "auto", default=0.05
         Fraction of the (scored) training points (of their weight, for ``"reweigh"``) to
         remove at most. ``"auto"`` chooses it on the validation data: the removal order (the
@@ -177,7 +178,10 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         refit), else the best amount, with a warning (``target_reached_``).
     max_loss_increase : float >= 0 or None, default=0.0
         For ``mode="reweigh"``: the largest first-order rise of the mean validation log loss
-        the weights may cost (0: none, Li & Liu's constraint); None: no constraint.
+        the weights may cost (0: none, Li & Liu's constraint); None: no constraint. Without
+        validation data it is the training log loss, which is stationary at the fit up to the
+        penalty: its first-order change is the penalty's term alone, so the constraint is
+        weak there; pass ``X_val`` or ``validation_fraction`` for Li & Liu's setting.
     random_state : int, RandomState or None
         For the validation split and the diversity bandwidth sample.
 
@@ -256,7 +260,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         estimator,
         *,
         objective="equal_accuracy",
-        method="influence",
+        method="auto",
         fraction=0.05,
         diversity=None,
         gamma="pairwise_distance",
@@ -705,16 +709,19 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 gaps, n_groups = found
                 layout = (len(objective.rates), n_groups, objective.combine)
         extra = ["log_loss"] if self.max_loss_increase is not None else []
-        result = training_point_importance(
-            model,
-            take(X, score_rows),
-            y[score_rows],
-            method=self.method,
-            objective=[self.objective, *extra, *(gaps or [])],
-            sensitive_features=None if sf is None else sf[score_rows],
-            sample_weight=weights[score_rows] if weighted else None,
-            **eval_kwargs,
-        )
+        with catch_warnings_locked():
+            if extra and not eval_kwargs:  # documented under max_loss_increase
+                warnings.filterwarnings("ignore", message=".*stationary at the fit")
+            result = training_point_importance(
+                model,
+                take(X, score_rows),
+                y[score_rows],
+                method=self._scoring_method(objective, eval_kwargs),
+                objective=[self.objective, *extra, *(gaps or [])],
+                sensitive_features=None if sf is None else sf[score_rows],
+                sample_weight=weights[score_rows] if weighted else None,
+                **eval_kwargs,
+            )
         all_scores = np.atleast_2d(result.scores)
         base = np.atleast_1d(result.baseline)
         scores = np.full(len(y), np.nan)
@@ -816,6 +823,13 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             self.estimator, X, y, sample_weight=sample_weight, fit_params=params, warm_start=False
         )
 
+    def _scoring_method(self, objective, eval_kwargs):
+        """``method="auto"``: as for ``training_point_importance`` of ``objective`` alone
+        (not of the log-loss constraint)."""
+        if self.method != "auto":
+            return self.method
+        return resolve_method([objective], eval_is_train=not eval_kwargs)
+
     def _scoring_split(self, X, y, sf, validation, seed):
         """The rows that are scored (and fitted), the evaluation data the scores are taken on
         (``training_point_importance`` keywords) and the validation data, with its name."""
@@ -852,6 +866,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         n = n_rows(X)
         sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
         score_rows, eval_kwargs, validation = self._scoring_split(X, y, sf, validation, seed)
+        method = self._scoring_method(resolve_objective(self.objective), eval_kwargs)
         largest = max(AUTO_FRACTIONS) if self.fraction == "auto" else self.fraction
         budget = int(np.floor(largest * len(score_rows)))
         original = None
@@ -873,7 +888,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                     model,
                     take(X, rows),
                     y[rows],
-                    method=self.method,
+                    method=method,
                     objective=[self.objective] + ([] if signed is None else signed[0]),
                     sensitive_features=None if sf is None else sf[rows],
                     sample_weight=sw,

@@ -6,7 +6,7 @@ Stages import from this package namespace only.
 from ._factory import SUPPORTED_ESTIMATORS, make_view
 from ._glm import GLMView
 from ._newton import REFIT_SOLVERS, NewtonRefitter, newton_refit_supported, use_newton_refits
-from ._protocol import DifferentiableModel, is_differentiable_model
+from ._protocol import DifferentiableModel, has_hessian_factors, is_differentiable_model
 
 __all__ = [
     "REFIT_SOLVERS",
@@ -14,6 +14,7 @@ __all__ = [
     "DifferentiableModel",
     "GLMView",
     "NewtonRefitter",
+    "has_hessian_factors",
     "is_differentiable_model",
     "make_view",
     "newton_refit_supported",

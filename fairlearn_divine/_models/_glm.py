@@ -271,8 +271,8 @@ class GLMView(DifferentiableModel):
             )
         return H
 
-    def _hessian_at(self, Z, c, P):
-        """Hessian of sum_i c_i l_i + penalty on rows Z with probabilities P."""
+    def _hessian_at(self, Z, c, P, *, penalised=True):
+        """Hessian of sum_i c_i l_i (+ the penalty) on rows Z with probabilities P."""
         A = self._curvature(P)
         K, nc, d = self.n_outputs, self.n_cols, self.n_features
         H = np.zeros((K * nc, K * nc))
@@ -289,8 +289,15 @@ class GLMView(DifferentiableModel):
                 H[k * nc : (k + 1) * nc, j * nc : (j + 1) * nc] = block
                 if j != k:
                     H[j * nc : (j + 1) * nc, k * nc : (k + 1) * nc] = block.T
-        H[np.diag_indices_from(H)] += self.penalty_vector()
+        if penalised:
+            H[np.diag_indices_from(H)] += self.penalty_vector()
         return H
+
+    def log_loss_hessian(self, Z, weights):
+        """:math:`\\sum_j w_j A_j \\otimes \\tilde z_j \\tilde z_j^T`, the Hessian of the
+        weighted log loss on rows ``Z``; it does not depend on the labels (canonical link)."""
+        P = self.predict_proba_features(Z)
+        return self._hessian_at(Z, np.asarray(weights, dtype=float), P, penalised=False)
 
     def objective_gradient(self, params=None, weights=None):
         theta = self.params if params is None else np.asarray(params, dtype=float)

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-__all__ = ["DifferentiableModel", "is_differentiable_model"]
+__all__ = ["DifferentiableModel", "has_hessian_factors", "is_differentiable_model"]
 
 
 class DifferentiableModel(ABC):
@@ -111,6 +111,13 @@ class DifferentiableModel(ABC):
             "method='one_step_newton' needs; use method='influence' or method='loo'."
         )
 
+    def log_loss_hessian(self, Z, weights):
+        """Hessian in the parameters of :math:`\\sum_j w_j (-\\log p_{j, y_j})` on the
+        rows ``Z`` (in :meth:`transform`'s space), shape ``(p, p)``, or ``None`` when it is
+        not known in closed form (the default). One-step Newton uses it to expand the log
+        loss to second order (``objective_expansion="quadratic"``)."""
+        return None
+
     def objective_value(self, params=None, weights=None):
         """:math:`L(\\theta; c)`, the training objective (Newton refits' line search)."""
         raise NotImplementedError(
@@ -161,6 +168,12 @@ class DifferentiableModel(ABC):
     def n_params(self):
         """Number of parameters."""
         return self.params.shape[0]
+
+
+def has_hessian_factors(model):
+    """Whether a :class:`DifferentiableModel` implements :meth:`~DifferentiableModel.
+    loss_hessian_factors` (one-step Newton needs them)."""
+    return type(model).loss_hessian_factors is not DifferentiableModel.loss_hessian_factors
 
 
 def is_differentiable_model(obj):

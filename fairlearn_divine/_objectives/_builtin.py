@@ -64,7 +64,7 @@ from ._base import EvaluationFunction, clip_proba
 from ._fairlearn import fairlearn_objective
 from ._rates import RATES, RateObjective
 
-__all__ = ["FAIRNESS_OBJECTIVES", "OBJECTIVE_NAMES", "resolve_objective"]
+__all__ = ["FAIRNESS_OBJECTIVES", "OBJECTIVE_NAMES", "is_log_loss", "resolve_objective"]
 
 
 class _LogLoss(EvaluationFunction):
@@ -163,6 +163,12 @@ FAIRNESS_OBJECTIVES = {
     for name, entry in _REGISTRY.items()
     if name not in ("log_loss", "zero_one_loss")
 }
+
+
+def is_log_loss(f):
+    """Whether ``f`` is the built-in ``"log_loss"`` (whose Hessian in a GLM's parameters is
+    known in closed form, and which is stationary at the fit on the training data)."""
+    return isinstance(f, _LogLoss)
 
 
 def resolve_objective(objective):

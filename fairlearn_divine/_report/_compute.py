@@ -128,7 +128,7 @@ def run_audit(
     n_points=5,
     gamma="influence_budget",
     influence_budget=0.1,
-    method="influence",
+    method="auto",
     top=10,
     step=0.05,
     max_fraction=0.3,
@@ -159,7 +159,12 @@ def run_audit(
         of the harm of the top-m points (default: the DIVINE points stay strongly harmful), or
         the one with the largest mean pairwise distance (may include points that are not
         harmful).
-    method : {"influence", "one_step_newton"}
+    method : {"auto", "influence", "one_step_newton"}, default="auto"
+        Importance method of the scores, the DIVINE selection and the removal curve.
+        ``"auto"`` (see :func:`~fairlearn_divine.training_point_importance`) scores the
+        fairness objective by influence and the log loss on the training data by one-step
+        Newton (for which first-order influence is degenerate); ``audit.method`` and
+        ``audit.loss_method`` name the methods used.
     top : int, default=10
         Number of most harmful points listed per objective.
     step, max_fraction : float
@@ -202,17 +207,23 @@ def run_audit(
         by_group, overall, difference = _metric_frame(y01, pred01, sensitive_features)
 
         progress(f"scoring {n} training points for log loss and {objective}")
-        result = training_point_importance(
-            model,
-            X,
-            y,
-            method=method,
-            objective=["log_loss", objective],
-            sensitive_features=sensitive_features,
-            sample_weight=sample_weight,
-        )
-        scores = np.atleast_2d(np.asarray(result.scores, dtype=float))
-        baseline = np.atleast_1d(result.baseline)
+        # one call per objective: method="auto" resolves differently for the two
+        results = [
+            training_point_importance(
+                model,
+                X,
+                y,
+                method=method,
+                objective=f,
+                sensitive_features=sensitive_features,
+                sample_weight=sample_weight,
+            )
+            for f in ("log_loss", objective)
+        ]
+        loss_method, method = results[0].method, results[1].method
+        scores = np.array([r.scores for r in results], dtype=float)
+        baseline = np.array([r.baseline for r in results], dtype=float)
+        result = results[1]
 
         progress(f"selecting {n_points} DIVINE points (harmful for {objective})")
         Z = diversity_features(model, X, argname="X")  # the model's own numeric features
@@ -287,6 +298,7 @@ def run_audit(
         info=info,
         objective=objective,
         method=method,
+        loss_method=loss_method,
         n_samples=n,
         n_points=n_points,
         gamma_rule=gamma,

@@ -131,6 +131,27 @@ def _points_table(audit, indices):
     return table
 
 
+def _methods_line(audit):
+    loss_method = audit.get("loss_method", audit.method)
+    if loss_method == audit.method:
+        return f"{audit.method} (training_point_importance)"
+    return (
+        f"{audit.method} for {audit.objective}, {loss_method} for the log loss "
+        "(training_point_importance)"
+    )
+
+
+def _loss_method_note(audit):
+    loss_method = audit.get("loss_method", audit.method)
+    if loss_method == audit.method:
+        return ""
+    return (
+        f"; the log-loss scores by {_SCORE_METHODS.get(loss_method, loss_method)}, because "
+        "the training log loss is stationary at the fit, so its first-order change is "
+        "degenerate"
+    )
+
+
 def _score_note(audit):
     if audit.method == "loo":
         return "f(model without the point) − f(model), measured by an exact refit."
@@ -188,7 +209,7 @@ def render_html(audit, *, figures=True):
         ("Sensitive feature(s)", info.get("sensitive", "")),
         ("Model", info.get("model", "")),
         ("Fairness objective", f"{name}: {FAIRNESS_OBJECTIVES[audit.objective][1]}"),
-        ("Scoring method", f"{audit.method} (training_point_importance)"),
+        ("Scoring method", _methods_line(audit)),
         ("fairlearn-divine", audit.version),
     ]
     meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta_items if v != "")
@@ -298,7 +319,9 @@ def render_html(audit, *, figures=True):
             "Method and notes",
             f"<p>Importance scores {'are' if audit.method == 'loo' else 'estimate'} "
             "<code>scores[i] = f(model without i) − f(model)</code> "
-            f"({_e(_SCORE_METHODS.get(audit.method, audit.method))}). The gradient of the "
+            f"({_e(_SCORE_METHODS.get(audit.method, audit.method))}"
+            + _e(_loss_method_note(audit))
+            + "). The gradient of the "
             "fairness metric uses a smooth surrogate (soft group rates). Every accuracy and "
             "fairness-metric value in the tables and figures is the hard metric of a fitted "
             "model: the original one or an actual refit. DIVINE (Bhatt et al.) picks "

@@ -79,6 +79,7 @@ def _results(audit, sel, c):
         "info": {k: _py(v) for k, v in audit.info.items()},
         "objective": audit.objective,
         "method": audit.method,
+        "loss_method": audit.get("loss_method", audit.method),
         "n_samples": audit.n_samples,
         "positive_label": _py(audit.display_positive),
         "sign_convention": "scores[i] = f(model without i) - f(model); negative = harmful",

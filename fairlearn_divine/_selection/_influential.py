@@ -22,7 +22,7 @@ def select_diverse_influential(
     n_points,
     *,
     objective="log_loss",
-    method="influence",
+    method="auto",
     harmful=False,
     recalculate=False,
     X_diversity=None,

@@ -153,12 +153,18 @@ def test_one_step_newton_beats_influence_on_training_loss():
     est = tight(LogisticRegression(C=1.0, solver="newton-cholesky"))
     full = fit(clone(est), X, y)
     loo = loo_refits(est, X, y, np.arange(len(y)), log_loss_value, full=full)
-    infl = training_point_importance(full, X, y).scores
+    with pytest.warns(ApproximationWarning, match="stationary at the fit"):
+        infl = training_point_importance(full, X, y, method="influence").scores
     assert pearson(infl, loo) < 0.99
     err_infl = np.max(np.abs(infl - loo))
-    for options in ({}, {"objective_expansion": "exact"}):
+    default = training_point_importance(full, X, y)
+    assert default.method == "one_step_newton"
+    assert default.objective_expansion == "quadratic"
+    for options in ({}, {"objective_expansion": "quadratic"}, {"objective_expansion": "exact"}):
         newton = training_point_importance(full, X, y, method="one_step_newton", **options)
         assert newton.scores.shape == (len(y),)
+        if options.get("objective_expansion") != "exact":
+            np.testing.assert_array_equal(newton.scores, default.scores)
         assert pearson(newton.scores, loo) >= 0.995
         assert pearson(newton.scores, loo) > pearson(infl, loo)
         assert np.max(np.abs(newton.scores - loo)) < 0.2 * err_infl
@@ -611,18 +617,24 @@ def test_list_of_objectives_matches_separate_calls():
     for method, opts in [
         ("influence", {}),
         ("one_step_newton", {}),
+        ("one_step_newton", {"objective_expansion": "exact"}),
         ("counterfactual", {}),
         ("loo", {"indices": np.arange(0, 200, 25)}),
     ]:
-        together = training_point_importance(
-            m, X, y, method=method, objective=objectives, sensitive_features=sf, **opts
-        )
+        # first-order methods warn for the training log loss (tested elsewhere)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ApproximationWarning)
+            together = training_point_importance(
+                m, X, y, method=method, objective=objectives, sensitive_features=sf, **opts
+            )
         assert together.scores.shape == (len(objectives), len(y))
         assert list(together.objective) == objectives
         for k, name in enumerate(objectives):
-            alone = training_point_importance(
-                m, X, y, method=method, objective=name, sensitive_features=sf, **opts
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ApproximationWarning)
+                alone = training_point_importance(
+                    m, X, y, method=method, objective=name, sensitive_features=sf, **opts
+                )
             np.testing.assert_allclose(
                 together.scores[k], alone.scores, rtol=1e-10, atol=1e-14, equal_nan=True
             )
@@ -893,16 +905,18 @@ def test_inputs_not_mutated(kind):
         ("loo", {"indices": [0, 5]}),
         ("counterfactual", {"exact": True, "indices": [1]}),
     ]:
-        training_point_importance(
-            m,
-            X,
-            y,
-            method=method,
-            objective=["log_loss", "equal_accuracy"],
-            sensitive_features=sf,
-            sample_weight=sw,
-            **opts,
-        )
+        with warnings.catch_warnings():  # first-order methods warn for the training log loss
+            warnings.simplefilter("ignore", ApproximationWarning)
+            training_point_importance(
+                m,
+                X,
+                y,
+                method=method,
+                objective=["log_loss", "equal_accuracy"],
+                sensitive_features=sf,
+                sample_weight=sw,
+                **opts,
+            )
         for k in args:
             _assert_same(saved[k], args[k])
     np.testing.assert_array_equal(m.coef_, coef)
@@ -913,7 +927,7 @@ def test_result_fields():
     X, y, m = _small()
     res = training_point_importance(m, X, y)
     assert isinstance(res, fairlearn_divine.ImportanceResult)
-    assert res.method == "influence"
+    assert res.method == "one_step_newton"  # "auto" for the training log loss
     assert res.objective == "log_loss"
     assert isinstance(res.baseline, float)
     assert res["scores"] is res.scores

@@ -64,7 +64,7 @@ def test_unpenalised_warning_names_the_fix():
 def test_unpenalised_overlapping_data_does_not_warn():
     X, y = make_gaussian_classification(150, 3, 2, random_state=3)
     est = LogisticRegression(C=np.inf, max_iter=10_000).fit(X, y)
-    training_point_importance(est, X, y, method="influence")  # warnings are errors
+    training_point_importance(est, X, y)  # warnings are errors
 
 
 def test_negligible_penalty_on_separable_data_warns_for_first_order_methods():

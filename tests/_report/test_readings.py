@@ -519,7 +519,9 @@ def test_end_to_end_every_number_is_the_audits(audit):
     m = re.match(r"(\d+) of the (\d+) training points \(([\d.]+)%\)", read["harmful"][0])
     assert (int(m.group(1)), int(m.group(2))) == (n_harm, n)
     assert _close(m.group(3), 100 * n_harm / n)
-    assert f"{both} of them also have a negative score for the log loss." in read["harmful"][0]
+    verb = "has" if both == 1 else "have"
+    assert f"{both} of them also {verb} a negative score for the log loss." in read["harmful"][0]
+    assert audit.method == "influence" and audit.loss_method == "one_step_newton"
     assert "not checked by refits" in read["harmful"][0]
 
     # the removal curve's first fraction and the effects, as measured
