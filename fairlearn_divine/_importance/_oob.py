@@ -1,0 +1,379 @@
+"""Data-OOB: out-of-bag valuation of training points for bagging ensembles.
+
+Kwon & Zou (ICML 2023), "Data-OOB: Out-of-bag estimate as a simple and efficient data value".
+A fitted bagging ensemble of :math:`B` members was trained on bootstrap samples
+:math:`S_1, \\dots, S_B` of the training rows; point *i* is *out of bag* (OOB) for the members
+whose sample does not contain it, :math:`O_i = \\{b : i \\notin S_b\\}`. Nothing is refitted:
+every member predicts once on the training data (and once on the evaluation data), and the
+rest is bookkeeping with the in-bag matrix :math:`N_{bi} = 1[i \\in S_b]`.
+
+Supported ensembles: :class:`~sklearn.ensemble.RandomForestClassifier` and
+:class:`~sklearn.ensemble.ExtraTreesClassifier` with ``bootstrap=True``,
+:class:`~sklearn.ensemble.BaggingClassifier` (bootstrap or subsampling, any member estimator,
+feature subsampling), each alone or as the last step of a :class:`~sklearn.pipeline.Pipeline`.
+
+Valuations
+----------
+``"data_oob"`` (per-point losses ``"log_loss"`` and ``"zero_one_loss"`` on the training data)
+    Kwon & Zou's value with :math:`T` minus the member's loss on point *i*:
+
+    .. math:: d_i = \\frac{1}{|O_i|} \\sum_{b \\in O_i} l\\bigl(y_i, f_b(x_i)\\bigr),
+              \\qquad \\mathrm{scores}_i = \\frac{\\bar d - d_i}{n - 1}, \\quad
+              \\bar d = \\frac1n \\sum_j d_j ,
+
+    with :math:`l` the log loss of the member's probability (clipped to ``[eps, 1 - eps]`` as
+    the package's ``"log_loss"``) or its 0/1 error; ``result.data_oob_values`` holds the
+    paper's value :math:`-d_i` (for the 0/1 loss, :math:`1 - d_i` is its accuracy value: the
+    fraction of the members not trained on *i* that classify it correctly). Data-OOB is
+    **not** a leave-one-out estimate of the ensemble's loss: it says how well point *i* is
+    predicted by the members that never saw it. The cost whose change the score is, in the
+    package's convention, is the ensemble's out-of-bag estimate of the expected member's loss
+    :math:`f = \\bar d` (``result.member_baseline``): removing *i* from the data set removes
+    its term, which changes :math:`f` by exactly ``scores[i]`` when the other points' OOB
+    predictions are held fixed (Data-OOB ignores *i*'s effect on the members that predict the
+    others). Positive = *i* is predicted better than the average point (removing it raises
+    :math:`f`: it helps), negative = predicted worse (atypical or mislabelled; removing the
+    lowest-valued points is the paper's data-cleaning use). A point that is hard to predict
+    is not necessarily harmful to the model's loss on new data: on COMPAS, removing the 5%
+    lowest-valued points lowers :math:`f` after a refit but *raises* the held-out log loss
+    (``docs/importance.md``, "Data-OOB for bagging ensembles").
+``"oob_difference"`` (every other objective: fairness, custom, or any objective on ``X_eval``)
+    The with/without-*i* comparison the bootstrap gives for free. Each member's objective on
+    the evaluation data, :math:`f_b = f(P_b)` with :math:`P_b` its predicted probabilities
+    (the *hard* metric for fairness objectives), is computed once, and
+
+    .. math:: \\mathrm{scores}_i = \\frac{1}{|O_i|} \\sum_{b \\in O_i} f_b
+              - \\frac{1}{B} \\sum_{b=1}^B f_b
+              = \\frac{|S \\ni i|}{B}\\Bigl(\\overline{f}_{b \\not\\ni i}
+              - \\overline{f}_{b \\ni i}\\Bigr).
+
+    A bootstrap sample of the data conditioned on not containing *i* is distributed exactly as
+    a bootstrap sample (of the same size) of the data without *i*, so this estimates
+    :math:`E[f(\\text{member fitted without } i)] - E[f(\\text{member fitted with all
+    data})]`: the package's ``f(without i) - f(with i)`` for the *expected member* (the
+    average marginal effect of *i* over bootstrap samples), positive = the point helps. It is
+    an estimate for one member's ``f``, not for the averaged ensemble's (whose ``f`` is not the
+    mean of its members' for a non-linear ``f``), and its noise falls as
+    :math:`1/\\sqrt{B}`: use it to rank points and to pick groups, and measure a removal by
+    refitting. Cost: :math:`B` predictions on the evaluation data and :math:`B` evaluations
+    of ``f``, then :math:`O(nB)`.
+
+``valuation="auto"`` (default) takes ``"data_oob"`` for the built-in ``"log_loss"`` and
+``"zero_one_loss"`` evaluated on the training data and ``"oob_difference"`` for every other
+objective; ``result.valuation`` names the valuation of each objective. ``result.baseline`` is
+``f`` of the fitted ensemble on the evaluation data, as for the other methods;
+``result.member_baseline`` is the cost the scores are changes of (:math:`\\bar d` for
+``"data_oob"``, :math:`\\frac1B \\sum_b f_b` for ``"oob_difference"``).
+
+Assumptions and refusals
+------------------------
+The in-bag samples are scikit-learn's own: ``estimators_samples_`` of the ensemble, which
+regenerates each member's draw from its stored seed with the code the fit used (bootstrap size
+from ``max_samples``, weighted draws when the fit had sample or class weights). They are
+checked against ``X``: the ensemble must have been fitted on exactly ``n_rows(X)`` rows (its
+recorded sample count), and ``sample_weight`` must be the weights the fit recorded (up to a
+factor per class, which is how class weights enter); a point of zero weight is never in bag.
+The members' averaged probabilities are checked against the ensemble's own ``predict_proba``
+on the evaluation data. Refused with a clear error: another estimator (e.g. gradient boosting),
+a forest with ``bootstrap=False`` (every tree sees every row: nothing is out of bag), a
+multi-output forest, an ensemble fitted on another number of rows, sample weights that differ
+from the fit's or a scikit-learn version that does not record them. A point that is in bag for
+every member (or, for ``"oob_difference"``, none) has no OOB estimate: its score is NaN, with
+a warning (use more members).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.ensemble import BaggingClassifier
+from sklearn.ensemble._forest import ForestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_array
+
+from .._core.validation import encode_labels, final_step, n_rows
+from .._objectives._base import clip_proba
+from .._objectives._builtin import _ZeroOneLoss, is_log_loss
+from ._refits import no_options
+
+__all__ = ["data_oob"]
+
+_VALUATIONS = ("auto", "data_oob", "oob_difference")
+
+
+class _BaggedMembers:
+    """The members of a fitted bagging ensemble, their in-bag rows and their predictions."""
+
+    def __init__(self, estimator, X, y, sample_weight):
+        ensemble = final_step(estimator)
+        if isinstance(ensemble, ForestClassifier):
+            self.kind = "forest"
+            if not ensemble.bootstrap:
+                raise ValueError(
+                    f"estimator is a {type(ensemble).__name__} with bootstrap=False: every "
+                    "tree is fitted on every row, so no point is out of bag. Data-OOB needs "
+                    "bootstrap=True."
+                )
+            if getattr(ensemble, "n_outputs_", 1) != 1:
+                raise ValueError(
+                    f"estimator is a multi-output {type(ensemble).__name__} "
+                    f"(n_outputs_={ensemble.n_outputs_}); method='data_oob' supports one target."
+                )
+        elif isinstance(ensemble, BaggingClassifier):
+            self.kind = "bagging"
+        else:
+            raise TypeError(
+                "method='data_oob' needs a fitted bagging ensemble (RandomForestClassifier or "
+                "ExtraTreesClassifier with bootstrap=True, BaggingClassifier), alone or as the "
+                f"last step of a Pipeline; got {type(ensemble).__name__}. Use method='loo' or "
+                "'data_shapley' for other estimators."
+            )
+        if not hasattr(ensemble, "estimators_"):
+            raise ValueError(f"estimator ({type(ensemble).__name__}) is not fitted.")
+        name = type(ensemble).__name__
+        n = n_rows(X)
+        fitted_n = getattr(ensemble, "_n_samples", None)
+        if fitted_n is None or not hasattr(type(ensemble), "estimators_samples_"):
+            raise TypeError(
+                f"This scikit-learn version's {name} does not record its bootstrap samples "
+                "(estimators_samples_ and the number of rows fitted), so they cannot be "
+                "recovered exactly; method='data_oob' needs scikit-learn >= 1.6."
+            )
+        if int(fitted_n) != n:
+            raise ValueError(
+                f"estimator ({name}) was fitted on {int(fitted_n)} rows but X has {n}: "
+                "Data-OOB needs the exact training data the ensemble was fitted on, in order."
+            )
+        self.ensemble = ensemble
+        self.classes = np.asarray(ensemble.classes_)
+        self.y_idx = encode_labels(y, self.classes, "y")
+        weights = self._check_weights(ensemble, sample_weight, name)
+        samples = ensemble.estimators_samples_
+        if len(samples) != len(ensemble.estimators_):
+            raise ValueError(
+                f"estimator ({name}) has {len(ensemble.estimators_)} members but "
+                f"{len(samples)} recorded samples."
+            )
+        in_bag = np.zeros((len(samples), n), dtype=bool)
+        for b, rows in enumerate(samples):
+            rows = np.asarray(rows)
+            if rows.size and (rows.min() < 0 or rows.max() >= n):
+                raise ValueError(f"estimator ({name})'s bootstrap rows lie outside [0, {n}).")
+            in_bag[b, rows] = True
+        if weights is not None:
+            in_bag &= weights[None, :] > 0  # a drawn row of weight 0 does not enter the fit
+        self.in_bag = in_bag
+        self.features = list(ensemble.estimators_features_) if self.kind == "bagging" else None
+        self.transform = (
+            estimator[:-1].transform
+            if isinstance(estimator, Pipeline) and len(estimator.steps) > 1
+            else None
+        )
+
+    def _check_weights(self, ensemble, sample_weight, name):
+        """The fit's recorded weights must be the caller's (up to a factor per class)."""
+        recorded = getattr(ensemble, "_sample_weight", "missing")
+        given = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        uniform = given is None or np.all(given == given[0])
+        if isinstance(recorded, str):
+            if not uniform:
+                raise ValueError(
+                    f"sample_weight was given, but this scikit-learn version's {name} does not "
+                    "record how sample weights entered its bootstrap draws, so the in-bag rows "
+                    "cannot be recovered exactly."
+                )
+            return given
+        if recorded is None:
+            if not uniform:
+                raise ValueError(
+                    f"sample_weight was given, but estimator ({name}) was fitted without "
+                    "sample weights: pass the weights the ensemble was fitted with."
+                )
+            return given
+        recorded = np.asarray(recorded, dtype=float)
+        reference = np.ones(len(recorded)) if given is None else given
+        if recorded.shape != reference.shape:
+            raise ValueError(
+                f"sample_weight has {len(reference)} entries but estimator ({name}) recorded "
+                f"{len(recorded)} fit weights."
+            )
+        # class weights (forests) multiply the sample weights by a factor per class
+        groups = self.y_idx if self.kind == "forest" else np.zeros(len(recorded), dtype=int)
+        for g in np.unique(groups):
+            r, w = recorded[groups == g], reference[groups == g]
+            if np.any((r > 0) != (w > 0)):
+                break
+            pos = w > 0
+            ratio = r[pos] / w[pos]
+            if ratio.size and not np.allclose(ratio, ratio[0], rtol=1e-9, atol=0):
+                break
+        else:
+            return recorded
+        what = "without sample_weight" if given is None else "with this sample_weight"
+        raise ValueError(
+            f"estimator ({name}) was fitted with sample weights that differ from those given "
+            f"(called {what}): its bootstrap draws depend on them, so pass the weights the "
+            "ensemble was fitted with."
+        )
+
+    def prepared(self, X):
+        """``X`` as the members see it (the Pipeline's transform, the ensemble's checks)."""
+        Xt = X if self.transform is None else self.transform(X)
+        if self.kind == "forest":  # what ForestClassifier.predict_proba hands its trees
+            return check_array(Xt, accept_sparse="csr", dtype=np.float32, ensure_all_finite=False)
+        return check_array(Xt, accept_sparse=["csr", "csc"], dtype=None, ensure_all_finite=False)
+
+    def member_proba(self, b, Xv):
+        """Member ``b``'s probabilities on prepared inputs, in the ensemble's class order."""
+        member = self.ensemble.estimators_[b]
+        k = len(self.classes)
+        if self.features is not None:
+            Xv = Xv[:, self.features[b]]
+        cols = np.asarray(member.classes_).astype(np.intp)  # members are fitted on class codes
+        out = np.zeros((Xv.shape[0], k))
+        if hasattr(member, "predict_proba"):
+            p = np.asarray(member.predict_proba(Xv), dtype=float)
+            out[:, cols] = p[:, : len(cols)]
+        else:  # BaggingClassifier's vote for members without probabilities
+            pred = np.asarray(member.predict(Xv)).astype(np.intp)
+            out[np.arange(len(pred)), pred] = 1.0
+        return out
+
+    def check_average(self, mean_proba, X):
+        """The members' mean must be the ensemble's ``predict_proba`` (else refuse)."""
+        ens = np.asarray(self.ensemble.predict_proba(self.prepared_for_ensemble(X)), float)
+        if ens.shape != mean_proba.shape or not np.allclose(ens, mean_proba, atol=1e-8):
+            raise ValueError(
+                f"The mean of estimator ({type(self.ensemble).__name__})'s members' "
+                "probabilities differs from its predict_proba, so its members cannot be "
+                "valued one by one; method='data_oob' supports the plain averaging ensembles."
+            )
+        return ens
+
+    def prepared_for_ensemble(self, X):
+        return X if self.transform is None else self.transform(X)
+
+
+def _per_point_loss(f, P, y_idx):
+    """Member loss on each training point for the per-point losses Data-OOB values."""
+    if is_log_loss(f):
+        return -np.log(clip_proba(P[np.arange(len(y_idx)), y_idx]))
+    return (np.argmax(P, axis=1) != y_idx).astype(float)
+
+
+def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
+    """Data-OOB (Kwon & Zou 2023) and the OOB with/without difference for bagging ensembles.
+
+    See the module docstring for the math. Option ``valuation`` ({"auto", "data_oob",
+    "oob_difference"}, default "auto"): ``"data_oob"`` needs every objective to be the built-in
+    ``"log_loss"`` or ``"zero_one_loss"`` evaluated on the training data; ``"oob_difference"``
+    applies to every objective. ``n_jobs``, ``progress`` and ``random_state`` are not used
+    (nothing is refitted or sampled).
+
+    Returns
+    -------
+    scores : ndarray of shape (n_objectives, n_train)
+        Positive = the point helps (see the module docstring for what that means for each
+        valuation); NaN for points without an out-of-bag estimate.
+    base : ndarray of shape (n_objectives,)
+        ``f`` of the fitted ensemble on the evaluation data.
+    info : dict
+        ``valuation`` (per objective), ``n_estimators``, ``n_out_of_bag`` (per point),
+        ``member_baseline`` (per objective: the cost the scores are changes of),
+        ``data_oob_values`` (``-d_i`` for the Data-OOB rows, NaN for the others) and
+        ``member_values`` (``f_b`` per member for the ``oob_difference`` rows, NaN for the
+        others), each with one row per objective.
+    """
+    valuation = options.pop("valuation", "auto")
+    no_options(options, "data_oob")
+    if not isinstance(valuation, str) or valuation not in _VALUATIONS:
+        raise ValueError(f"valuation must be one of {_VALUATIONS}, got {valuation!r}.")
+    objectives = ctx.objectives
+    per_point = [is_log_loss(f) or isinstance(f, _ZeroOneLoss) for f in objectives]
+    if valuation == "data_oob":
+        bad = [f.name for f, p in zip(objectives, per_point, strict=True) if not p]
+        if bad or not eval_is_train:
+            raise ValueError(
+                "valuation='data_oob' values each training point by its own out-of-bag loss, "
+                "so it needs the objectives 'log_loss' or 'zero_one_loss' on the training data "
+                f"(no X_eval); got objectives {[f.name for f in objectives]}"
+                f"{'' if eval_is_train else ' with X_eval'}. Use valuation='oob_difference'."
+            )
+        kinds = ["data_oob"] * len(objectives)
+    elif valuation == "oob_difference":
+        kinds = ["oob_difference"] * len(objectives)
+    else:
+        kinds = ["data_oob" if (p and eval_is_train) else "oob_difference" for p in per_point]
+
+    members = _BaggedMembers(estimator, X, y, sample_weight)
+    in_bag = members.in_bag
+    B, n = in_bag.shape
+    m = len(objectives)
+    oob = ~in_bag
+    n_oob = oob.sum(axis=0)
+    y_idx = members.y_idx
+    X_train = members.prepared(X)
+    X_ev = X_train if eval_is_train else members.prepared(X_eval)
+    rows_dob = [k for k in range(m) if kinds[k] == "data_oob"]
+    rows_diff = [k for k in range(m) if kinds[k] == "oob_difference"]
+    loss_sums = np.zeros((m, n))
+    member_values = np.full((m, B), np.nan)
+    mean_proba = np.zeros((n_rows(X_ev), len(members.classes)))
+    for b in range(B):
+        P_eval = members.member_proba(b, X_ev)
+        mean_proba += P_eval
+        if rows_dob:
+            for k in rows_dob:
+                loss = _per_point_loss(objectives[k], P_eval, y_idx)  # X_ev is X here
+                loss_sums[k] += np.where(oob[b], loss, 0.0)
+        if rows_diff:
+            values = ctx.values(P_eval)
+            member_values[rows_diff, b] = values[rows_diff]
+    mean_proba /= B
+    base = ctx.values(members.check_average(mean_proba, X if eval_is_train else X_eval))
+
+    scores = np.full((m, n), np.nan)
+    member_baseline = np.full(m, np.nan)
+    data_oob_values = np.full((m, n), np.nan)
+    has_oob = n_oob > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in rows_dob:
+            d = np.where(has_oob, loss_sums[k] / np.maximum(n_oob, 1), np.nan)
+            data_oob_values[k] = -d
+            if has_oob.any():
+                member_baseline[k] = np.nanmean(d)
+                scores[k] = (member_baseline[k] - d) / max(np.sum(has_oob) - 1, 1)
+        if rows_diff:
+            F = member_values[rows_diff]  # (m_diff, B)
+            out_mean = (F @ oob) / np.maximum(n_oob, 1)
+            member_baseline[rows_diff] = F.mean(axis=1)
+            scores[rows_diff] = np.where(has_oob, out_mean - F.mean(axis=1)[:, None], np.nan)
+    no_oob = np.flatnonzero(~has_oob)
+    if len(no_oob):
+        warnings.warn(
+            f"{len(no_oob)} of {n} training points are in bag for all {B} members of the "
+            f"ensemble (rows {no_oob[:10].tolist()}), so they have no out-of-bag estimate; "
+            "their scores are NaN. Fit more members (n_estimators).",
+            UserWarning,
+            stacklevel=3,
+        )
+    if rows_diff:
+        never_in = np.flatnonzero(in_bag.sum(axis=0) == 0)
+        if len(never_in):
+            warnings.warn(
+                f"{len(never_in)} of {n} training points are in no member's sample (rows "
+                f"{never_in[:10].tolist()}; e.g. of zero weight), so removing them changes "
+                "nothing: their oob_difference scores are 0.",
+                UserWarning,
+                stacklevel=3,
+            )
+    info = {
+        "valuation": kinds,
+        "n_estimators": B,
+        "n_out_of_bag": n_oob,
+        "member_baseline": member_baseline,
+        "data_oob_values": data_oob_values,
+        "member_values": member_values,
+    }
+    return scores, base, info
