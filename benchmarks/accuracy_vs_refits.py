@@ -107,6 +107,7 @@ def main(argv=None):
         for method, opts in (
             ("influence", {}),
             ("one_step_newton", {"objective_expansion": "linear"}),
+            ("one_step_newton", {"objective_expansion": "quadratic"}),  # the default here
             ("one_step_newton", {"objective_expansion": "exact"}),
         ):
             res = training_point_importance(

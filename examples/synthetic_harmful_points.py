@@ -5,8 +5,8 @@ of positive outliers, a sensitive attribute correlated with the label), scores e
 point with influence functions for two evaluation functions, and prints the points whose removal
 would lower each cost the most (the most negative scores: ``scores[i] = f(without i) - f``).
 
-With matplotlib installed, a scatter plot marking the top-10 harmful points per objective is
-saved to ``examples/output/synthetic_harmful_points.png``.
+With matplotlib installed, a scatter plot marking the (up to 10) most harmful points per
+objective is saved to ``examples/output/synthetic_harmful_points.png``.
 
 Run: ``python examples/synthetic_harmful_points.py``
 """
@@ -27,14 +27,21 @@ model = LogisticRegression(tol=1e-8, max_iter=1000).fit(X, y)
 
 objectives = ["log_loss", "equal_accuracy"]
 result = training_point_importance(model, X, y, objective=objectives, sensitive_features=A)
-# result.scores has shape (2, n): one row per objective.
+# result.scores has shape (2, n): one row per objective. With the default method="auto" a list
+# holding the training log loss is scored by one-step Newton (first-order influence is
+# degenerate for that loss); result.method says so.
+print(f"method: {result.method}")
 
 print(f"training accuracy: {model.score(X, y):.4f}")
 print(f"equal accuracy (|TPR gap| + |TNR gap|): {result.baseline[1]:.4f}")
 top = {}
 for name, scores in zip(objectives, result.scores, strict=True):
-    top[name] = np.argsort(scores)[:TOP]
-    print(f"\nTop {TOP} harmful points for {name} (most negative score first):")
+    harmful = np.flatnonzero(scores < 0)
+    top[name] = harmful[np.argsort(scores[harmful])][:TOP]
+    print(
+        f"\n{len(harmful)} points have a negative score (harmful) for {name}; the "
+        f"{len(top[name])} most harmful, most negative score first:"
+    )
     print(f"{'index':>6} {'score':>12} {'x1':>7} {'x2':>7} {'y':>2} {'A':>2} outlier")
     for i in top[name]:
         print(
@@ -74,7 +81,7 @@ else:
             facecolors="none",
             edgecolors="red",
             linewidths=1.8,
-            label=f"top-{TOP} harmful",
+            label=f"{len(top[name])} most harmful",
         )
         # decision boundary w.x + b = 0
         w, b = model.coef_[0], model.intercept_[0]
