@@ -1,0 +1,192 @@
+"""Benchmark: fixed-structure tree influence (``method="tree_influence"``) on Adult.
+
+Problem: Adult (``fairlearn_divine.datasets.load_adult``), its training file split 80/20
+(seeded) into 26,048 training and 6,513 validation rows; the official test file is a second
+held-out set. ``HistGradientBoostingClassifier(max_iter=100, early_stopping=False,
+categorical_features="from_dtype", random_state=0)`` on the raw columns (strings as pandas
+categories). Sensitive feature: ``sex``.
+
+Measured:
+
+1. **Time**: ``training_point_importance(..., method="tree_influence",
+   objective="equalized_odds")`` for every training point on the validation set, against one
+   fit of the model (best of ``--repeats`` each; ratio printed, requirement <= 10x).
+2. **Agreement** with the exact leaf refit (``exact=True``) on ``--n-exact`` random training
+   points, for the validation log loss (Spearman and Pearson).
+3. **Group removal**: for ``log_loss`` and ``equalized_odds`` on the validation set, remove the
+   1% and 5% most harmful training points (most negative scores), refit the same model and
+   report the change of the hard metric (fairlearn's ``equalized_odds_difference``; log loss)
+   on the validation and test sets, against removing as many random points (3 seeds), with
+   the predicted change (the sum of the removed points' scores: first order, of the smooth
+   surrogate for equalized odds) beside the refit change.
+
+Usage: ``FAIRLEARN_DIVINE_DATA=/work/shared/data python benchmarks/bench_tree_influence.py
+[--repeats R] [--n-exact N] [--max-iter T]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)  # benchmark the working tree's fairlearn_divine
+
+from fairlearn.metrics import equalized_odds_difference  # noqa: E402
+from scipy.stats import pearsonr, spearmanr  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+from sklearn.metrics import log_loss  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+from fairlearn_divine import training_point_importance  # noqa: E402
+from fairlearn_divine.datasets import load_adult  # noqa: E402
+
+
+def _categorical(X, categories=None):
+    X = X.copy()
+    for col in X.columns:
+        if not pd.api.types.is_numeric_dtype(X[col]):
+            X[col] = pd.Categorical(
+                X[col], categories=None if categories is None else categories[col]
+            )
+    return X
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n-exact", type=int, default=256)
+    parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    data = load_adult()
+    X_all = _categorical(data.X)
+    cats = {c: X_all[c].cat.categories for c in X_all.columns if X_all[c].dtype == "category"}
+    X_test = _categorical(data.X_test, cats)
+    y_test, sf_test = data.y_test, np.asarray(data.sensitive_features_test)
+    X_tr, X_val, y_tr, y_val, sf_tr, sf_val = train_test_split(
+        X_all,
+        data.y,
+        np.asarray(data.sensitive_features),
+        test_size=0.2,
+        random_state=args.seed,
+    )
+    X_tr = X_tr.reset_index(drop=True)
+    X_val = X_val.reset_index(drop=True)
+    n = len(y_tr)
+    print(f"Adult: {n} training, {len(y_val)} validation, {len(y_test)} test rows")
+
+    def make():
+        return HistGradientBoostingClassifier(
+            max_iter=args.max_iter,
+            early_stopping=False,
+            categorical_features="from_dtype",
+            random_state=0,
+        )
+
+    def fit(rows=None):
+        rows = np.arange(n) if rows is None else rows
+        return make().fit(X_tr.iloc[rows], y_tr[rows])
+
+    fit_times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        model = fit()
+        fit_times.append(time.perf_counter() - t0)
+    t_fit = min(fit_times)
+
+    kw = dict(method="tree_influence", X_eval=X_val, y_eval=y_val, sensitive_features_eval=sf_val)
+    inf_times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        res_eo = training_point_importance(model, X_tr, y_tr, objective="equalized_odds", **kw)
+        inf_times.append(time.perf_counter() - t0)
+    t_inf = min(inf_times)
+    print(f"\n## Time ({args.max_iter} trees, best of {args.repeats})\n")
+    print("| step | seconds |\n| --- | --- |")
+    print(f"| one fit | {t_fit:.2f} |")
+    print(f"| tree_influence, all {n} points, equalized_odds on validation | {t_inf:.2f} |")
+    print(f"| ratio | {t_inf / t_fit:.2f}x (requirement <= 10x) |")
+
+    res_ll = training_point_importance(model, X_tr, y_tr, objective="log_loss", **kw)
+    res_none = training_point_importance(
+        model, X_tr, y_tr, objective="log_loss", propagation="none", **kw
+    )
+    rows = np.sort(np.random.default_rng(args.seed).choice(n, args.n_exact, replace=False))
+    t0 = time.perf_counter()
+    exact = training_point_importance(
+        model, X_tr, y_tr, objective="log_loss", exact=True, indices=rows, **kw
+    )
+    t_exact = time.perf_counter() - t0
+    print(
+        f"\n## Agreement with the exact leaf refit ({args.n_exact} random points, "
+        f"validation log loss; leaf refit {t_exact / args.n_exact * 1e3:.1f} ms/point)\n"
+    )
+    print("| estimate | Spearman | Pearson |\n| --- | --- | --- |")
+    for name, s in (
+        ("propagation='full'", res_ll.scores),
+        ("propagation='none'", res_none.scores),
+    ):
+        print(
+            f"| {name} | {spearmanr(s[rows], exact.scores[rows])[0]:.4f} | "
+            f"{pearsonr(s[rows], exact.scores[rows])[0]:.4f} |"
+        )
+
+    def metrics(m):
+        out = {}
+        for name, X_, y_, s_ in (("val", X_val, y_val, sf_val), ("test", X_test, y_test, sf_test)):
+            out[f"ll_{name}"] = log_loss(y_, m.predict_proba(X_))
+            out[f"eo_{name}"] = equalized_odds_difference(y_, m.predict(X_), sensitive_features=s_)
+            out[f"acc_{name}"] = float(np.mean(m.predict(X_) == y_))
+        return out
+
+    base = metrics(model)
+    print("\n## Group removal (refit the same model without the removed rows)\n")
+    print(
+        f"Full model: validation log loss {base['ll_val']:.4f}, EOD {base['eo_val']:.4f}, "
+        f"accuracy {base['acc_val']:.4f}; test log loss {base['ll_test']:.4f}, "
+        f"EOD {base['eo_test']:.4f}, accuracy {base['acc_test']:.4f}\n"
+    )
+    print(
+        "| objective | removed | predicted change (val) | refit change val | "
+        "random change val (3 seeds) | refit change test | random change test | "
+        "accuracy change val / test |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    everything = np.arange(n)
+    for obj, res, key in (("log_loss", res_ll, "ll"), ("equalized_odds", res_eo, "eo")):
+        for frac in (0.01, 0.05):
+            k = int(round(frac * n))
+            harmful = np.argsort(res.scores)[:k]
+            predicted = float(np.sum(res.scores[harmful]))
+            after = metrics(fit(np.setdiff1d(everything, harmful)))
+            rand = []
+            for seed in range(3):
+                drop = np.random.default_rng(100 + seed).choice(n, k, replace=False)
+                rand.append(metrics(fit(np.setdiff1d(everything, drop))))
+
+            def fmt(split, after=after, rand=rand, key=key):
+                r = [m[f"{key}_{split}"] - base[f"{key}_{split}"] for m in rand]
+                return after[f"{key}_{split}"] - base[f"{key}_{split}"], r
+
+            d_val, r_val = fmt("val")
+            d_test, r_test = fmt("test")
+            acc = (after["acc_val"] - base["acc_val"], after["acc_test"] - base["acc_test"])
+            print(
+                f"| {obj} | {frac:.0%} ({k}) | {predicted:+.4f} | {d_val:+.4f} | "
+                f"{np.mean(r_val):+.4f} [{', '.join(f'{v:+.4f}' for v in r_val)}] | "
+                f"{d_test:+.4f} | {np.mean(r_test):+.4f} [{', '.join(f'{v:+.4f}' for v in r_test)}"
+                f"] | {acc[0]:+.4f} / {acc[1]:+.4f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
