@@ -78,11 +78,14 @@ objective (see :mod:`fairlearn_divine._models`), :math:`H = \\nabla^2 L(\\hat\\t
     ``bootstrap=True``, ``BaggingClassifier``; also as a Pipeline's last step), from its own
     bootstrap samples and no refit. For ``"log_loss"`` / ``"zero_one_loss"`` on the training
     data, :math:`d_i` = the mean loss on *i* of the members not trained on it and
-    ``scores[i]`` :math:`= \bar d - d_i` (the paper's value, centred: positive = predicted
-    better than the average point; not a leave-one-out estimate); for every other objective,
-    the mean of ``f`` over the members not trained on *i* minus its mean over all members (the
-    expected member's ``f(without i) - f(with i)``). Option ``valuation``; see
-    :mod:`fairlearn_divine._importance._oob`.
+    ``scores[i]`` :math:`= (\\bar d - d_i) / (n - 1)`, the change of the mean :math:`\\bar d`
+    when *i*'s term is dropped (the paper's value, centred: positive = predicted better than
+    the average point; not a leave-one-out estimate of the ensemble's loss); for the other
+    objectives, the first-order change of the ensemble's ``f`` when its probabilities become
+    those of the members not trained on *i* (``valuation="ensemble_linear"``, the smooth
+    surrogate's gradient for fairness objectives) or, for objectives without a gradient, the
+    mean of each member's ``f`` over the members not trained on *i* minus its mean over all
+    (``"member_difference"``). Option ``valuation``; see :mod:`fairlearn_divine._importance._oob`.
 ``"tree_influence"``
     Fixed-structure influence for a binary ``HistGradientBoostingClassifier`` or
     ``GradientBoostingClassifier`` (also a Pipeline's last step): the splits are kept and

@@ -37,33 +37,53 @@ Valuations
     is not necessarily harmful to the model's loss on new data: on COMPAS, removing the 5%
     lowest-valued points lowers :math:`f` after a refit but *raises* the held-out log loss
     (``docs/importance.md``, "Data-OOB for bagging ensembles").
-``"oob_difference"`` (every other objective: fairness, custom, or any objective on ``X_eval``)
-    The with/without-*i* comparison the bootstrap gives for free. Each member's objective on
-    the evaluation data, :math:`f_b = f(P_b)` with :math:`P_b` its predicted probabilities
-    (the *hard* metric for fairness objectives), is computed once, and
+``"ensemble_linear"`` (objectives with a gradient: fairness, ``"log_loss"`` on ``X_eval``, ...)
+    The first-order change of the *ensemble's* ``f`` on the evaluation data. The ensemble
+    predicts :math:`\\bar P = \\frac1B \\sum_b P_b` (the members' probabilities on the
+    evaluation data). A bootstrap sample of the data conditioned on not containing *i* is
+    distributed exactly as a bootstrap sample of the same size of the data without *i*, so
+    the members not trained on *i* are a sample of the ensemble refitted without *i*:
+    :math:`\\bar P_{-i} = \\frac{1}{|O_i|} \\sum_{b \\in O_i} P_b` estimates its
+    probabilities, and
+
+    .. math:: \\mathrm{scores}_i = \\langle \\nabla f(\\bar P),\\,
+              \\bar P_{-i} - \\bar P \\rangle
+              = \\frac{1}{|O_i|} \\sum_{b \\in O_i} g_b - \\frac1B \\sum_b g_b ,
+              \\qquad g_b = \\langle \\nabla f(\\bar P), P_b \\rangle ,
+
+    a first-order estimate of ``f(ensemble without i) - f(ensemble)``, positive = the point
+    helps. For a fairness objective :math:`\\nabla f` is the gradient of the package's smooth
+    surrogate (soft group rates, signed by the hard gaps; see
+    :mod:`fairlearn_divine._objectives`), as for influence functions. Cost: two predictions
+    per member on the evaluation data and one gradient, then :math:`O(nB)`; memory
+    :math:`O(n_{eval} K + nB)`.
+``"member_difference"`` (any objective, also one without a gradient)
+    Each member's own objective on the evaluation data, :math:`f_b = f(P_b)` (the *hard*
+    metric for fairness objectives), and
 
     .. math:: \\mathrm{scores}_i = \\frac{1}{|O_i|} \\sum_{b \\in O_i} f_b
               - \\frac{1}{B} \\sum_{b=1}^B f_b
-              = \\frac{|S \\ni i|}{B}\\Bigl(\\overline{f}_{b \\not\\ni i}
-              - \\overline{f}_{b \\ni i}\\Bigr).
+              = \\frac{|\\{b : i \\in S_b\\}|}{B}\\Bigl(\\overline{f}_{b \\not\\ni i}
+              - \\overline{f}_{b \\ni i}\\Bigr),
 
-    A bootstrap sample of the data conditioned on not containing *i* is distributed exactly as
-    a bootstrap sample (of the same size) of the data without *i*, so this estimates
-    :math:`E[f(\\text{member fitted without } i)] - E[f(\\text{member fitted with all
-    data})]`: the package's ``f(without i) - f(with i)`` for the *expected member* (the
-    average marginal effect of *i* over bootstrap samples), positive = the point helps. It is
-    an estimate for one member's ``f``, not for the averaged ensemble's (whose ``f`` is not the
-    mean of its members' for a non-linear ``f``), and its noise falls as
-    :math:`1/\\sqrt{B}`: use it to rank points and to pick groups, and measure a removal by
-    refitting. Cost: :math:`B` predictions on the evaluation data and :math:`B` evaluations
-    of ``f``, then :math:`O(nB)`.
+    an unbiased estimate of :math:`E[f(\\text{member fitted without } i)] -
+    E[f(\\text{member})]` (the average marginal effect of *i* on one member over bootstrap
+    samples). It is about one member's ``f``, not the averaged ensemble's (for a non-linear
+    ``f`` they differ: on COMPAS the trees' mean equalized-odds difference is 0.15, the
+    forest's 0.24).
+
+Both estimates are noisy for a single point (the noise falls as :math:`1/\\sqrt{B}`): use them
+to rank points and to choose groups, and measure a removal by refitting. Measured against
+refits of the forest without each decile of the scores on COMPAS (``benchmarks/bench_oob.py``,
+``docs/importance.md``).
 
 ``valuation="auto"`` (default) takes ``"data_oob"`` for the built-in ``"log_loss"`` and
-``"zero_one_loss"`` evaluated on the training data and ``"oob_difference"`` for every other
-objective; ``result.valuation`` names the valuation of each objective. ``result.baseline`` is
-``f`` of the fitted ensemble on the evaluation data, as for the other methods;
-``result.member_baseline`` is the cost the scores are changes of (:math:`\\bar d` for
-``"data_oob"``, :math:`\\frac1B \\sum_b f_b` for ``"oob_difference"``).
+``"zero_one_loss"`` evaluated on the training data, ``"ensemble_linear"`` for every other
+objective with a gradient and ``"member_difference"`` for the others; ``result.valuation``
+names the valuation of each objective. ``result.baseline`` is ``f`` of the fitted ensemble on
+the evaluation data, as for the other methods; ``result.member_baseline`` is
+:math:`\\bar d` for the ``"data_oob"`` rows and :math:`\\frac1B \\sum_b f_b` for the
+``"member_difference"`` rows (NaN for the others).
 
 Assumptions and refusals
 ------------------------
@@ -78,8 +98,7 @@ on the evaluation data. Refused with a clear error: another estimator (e.g. grad
 a forest with ``bootstrap=False`` (every tree sees every row: nothing is out of bag), a
 multi-output forest, an ensemble fitted on another number of rows, sample weights that differ
 from the fit's or a scikit-learn version that does not record them. A point that is in bag for
-every member (or, for ``"oob_difference"``, none) has no OOB estimate: its score is NaN, with
-a warning (use more members).
+every member has no OOB estimate: its score is NaN, with a warning (use more members).
 """
 
 from __future__ import annotations
@@ -99,7 +118,7 @@ from ._refits import no_options
 
 __all__ = ["data_oob"]
 
-_VALUATIONS = ("auto", "data_oob", "oob_difference")
+_VALUATIONS = ("auto", "data_oob", "ensemble_linear", "member_difference")
 
 
 class _BaggedMembers:
@@ -263,13 +282,14 @@ def _per_point_loss(f, P, y_idx):
 
 
 def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
-    """Data-OOB (Kwon & Zou 2023) and the OOB with/without difference for bagging ensembles.
+    """Data-OOB (Kwon & Zou 2023) and out-of-bag with/without estimates for bagging ensembles.
 
     See the module docstring for the math. Option ``valuation`` ({"auto", "data_oob",
-    "oob_difference"}, default "auto"): ``"data_oob"`` needs every objective to be the built-in
-    ``"log_loss"`` or ``"zero_one_loss"`` evaluated on the training data; ``"oob_difference"``
-    applies to every objective. ``n_jobs``, ``progress`` and ``random_state`` are not used
-    (nothing is refitted or sampled).
+    "ensemble_linear", "member_difference"}, default "auto"), applied to every objective
+    unless "auto": ``"data_oob"`` needs the built-in ``"log_loss"`` or ``"zero_one_loss"``
+    evaluated on the training data, ``"ensemble_linear"`` objectives with a gradient,
+    ``"member_difference"`` applies to any objective. ``n_jobs``, ``progress`` and
+    ``random_state`` are not used (nothing is refitted or sampled).
 
     Returns
     -------
@@ -280,31 +300,41 @@ def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
         ``f`` of the fitted ensemble on the evaluation data.
     info : dict
         ``valuation`` (per objective), ``n_estimators``, ``n_out_of_bag`` (per point),
-        ``member_baseline`` (per objective: the cost the scores are changes of),
-        ``data_oob_values`` (``-d_i`` for the Data-OOB rows, NaN for the others) and
-        ``member_values`` (``f_b`` per member for the ``oob_difference`` rows, NaN for the
-        others), each with one row per objective.
+        ``member_baseline`` (per objective), ``data_oob_values`` (``-d_i`` for the Data-OOB
+        rows, NaN for the others) and ``member_values`` (``f_b`` per member for the
+        ``"member_difference"`` rows, ``g_b`` for the ``"ensemble_linear"`` rows, NaN for
+        the Data-OOB rows), each with one row per objective.
     """
     valuation = options.pop("valuation", "auto")
     no_options(options, "data_oob")
     if not isinstance(valuation, str) or valuation not in _VALUATIONS:
         raise ValueError(f"valuation must be one of {_VALUATIONS}, got {valuation!r}.")
     objectives = ctx.objectives
+    names = [f.name for f in objectives]
     per_point = [is_log_loss(f) or isinstance(f, _ZeroOneLoss) for f in objectives]
-    if valuation == "data_oob":
-        bad = [f.name for f, p in zip(objectives, per_point, strict=True) if not p]
-        if bad or not eval_is_train:
-            raise ValueError(
-                "valuation='data_oob' values each training point by its own out-of-bag loss, "
-                "so it needs the objectives 'log_loss' or 'zero_one_loss' on the training data "
-                f"(no X_eval); got objectives {[f.name for f in objectives]}"
-                f"{'' if eval_is_train else ' with X_eval'}. Use valuation='oob_difference'."
-            )
-        kinds = ["data_oob"] * len(objectives)
-    elif valuation == "oob_difference":
-        kinds = ["oob_difference"] * len(objectives)
+    smooth = [getattr(f, "has_gradient", False) for f in objectives]
+    if valuation == "auto":
+        kinds = [
+            "data_oob"
+            if (p and eval_is_train)
+            else ("ensemble_linear" if g else "member_difference")
+            for p, g in zip(per_point, smooth, strict=True)
+        ]
     else:
-        kinds = ["data_oob" if (p and eval_is_train) else "oob_difference" for p in per_point]
+        kinds = [valuation] * len(objectives)
+    if valuation == "data_oob" and (not all(per_point) or not eval_is_train):
+        raise ValueError(
+            "valuation='data_oob' values each training point by its own out-of-bag loss, so it "
+            "needs the objectives 'log_loss' or 'zero_one_loss' on the training data (no "
+            f"X_eval); got objectives {names}{'' if eval_is_train else ' with X_eval'}. Use "
+            "valuation='ensemble_linear' or 'member_difference'."
+        )
+    if valuation == "ensemble_linear" and not all(smooth):
+        bad = [f.name for f, g in zip(objectives, smooth, strict=True) if not g]
+        raise ValueError(
+            f"valuation='ensemble_linear' needs the gradient of every objective; {bad} have "
+            "none. Use valuation='member_difference' (or 'auto')."
+        )
 
     members = _BaggedMembers(estimator, X, y, sample_weight)
     in_bag = members.in_bag
@@ -312,43 +342,48 @@ def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
     m = len(objectives)
     oob = ~in_bag
     n_oob = oob.sum(axis=0)
-    y_idx = members.y_idx
-    X_train = members.prepared(X)
-    X_ev = X_train if eval_is_train else members.prepared(X_eval)
-    rows_dob = [k for k in range(m) if kinds[k] == "data_oob"]
-    rows_diff = [k for k in range(m) if kinds[k] == "oob_difference"]
+    has_oob = n_oob > 0
+    X_ev = members.prepared(X if eval_is_train else X_eval)
+    rows = {kind: [k for k in range(m) if kinds[k] == kind] for kind in _VALUATIONS[1:]}
     loss_sums = np.zeros((m, n))
     member_values = np.full((m, B), np.nan)
     mean_proba = np.zeros((n_rows(X_ev), len(members.classes)))
     for b in range(B):
-        P_eval = members.member_proba(b, X_ev)
-        mean_proba += P_eval
-        if rows_dob:
-            for k in rows_dob:
-                loss = _per_point_loss(objectives[k], P_eval, y_idx)  # X_ev is X here
-                loss_sums[k] += np.where(oob[b], loss, 0.0)
-        if rows_diff:
-            values = ctx.values(P_eval)
-            member_values[rows_diff, b] = values[rows_diff]
+        P_b = members.member_proba(b, X_ev)
+        mean_proba += P_b
+        for k in rows["data_oob"]:  # X_ev is the training data here
+            loss_sums[k] += np.where(oob[b], _per_point_loss(objectives[k], P_b, members.y_idx), 0)
+        if rows["member_difference"]:
+            member_values[rows["member_difference"], b] = ctx.values(P_b)[
+                rows["member_difference"]
+            ]
     mean_proba /= B
-    base = ctx.values(members.check_average(mean_proba, X if eval_is_train else X_eval))
+    mean_proba = members.check_average(mean_proba, X if eval_is_train else X_eval)
+    if rows["ensemble_linear"]:
+        _, gradients = ctx.values_and_gradients(mean_proba)
+        grads = np.stack([np.asarray(gradients[k], float) for k in rows["ensemble_linear"]])
+        for b in range(B):  # second pass: g_b = <grad f(P_bar), P_b>
+            P_b = members.member_proba(b, X_ev)
+            member_values[rows["ensemble_linear"], b] = np.einsum("mjk,jk->m", grads, P_b)
+    base = ctx.values(mean_proba)
 
     scores = np.full((m, n), np.nan)
     member_baseline = np.full(m, np.nan)
     data_oob_values = np.full((m, n), np.nan)
-    has_oob = n_oob > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for k in rows_dob:
-            d = np.where(has_oob, loss_sums[k] / np.maximum(n_oob, 1), np.nan)
-            data_oob_values[k] = -d
-            if has_oob.any():
-                member_baseline[k] = np.nanmean(d)
-                scores[k] = (member_baseline[k] - d) / max(np.sum(has_oob) - 1, 1)
-        if rows_diff:
-            F = member_values[rows_diff]  # (m_diff, B)
-            out_mean = (F @ oob) / np.maximum(n_oob, 1)
-            member_baseline[rows_diff] = F.mean(axis=1)
-            scores[rows_diff] = np.where(has_oob, out_mean - F.mean(axis=1)[:, None], np.nan)
+    denom = np.maximum(n_oob, 1)
+    for k in rows["data_oob"]:
+        d = np.where(has_oob, loss_sums[k] / denom, np.nan)
+        data_oob_values[k] = -d
+        if has_oob.any():
+            member_baseline[k] = np.nanmean(d)
+            scores[k] = (member_baseline[k] - d) / max(int(np.sum(has_oob)) - 1, 1)
+    diff = rows["member_difference"] + rows["ensemble_linear"]
+    if diff:
+        F = member_values[diff]  # (m_diff, B)
+        scores[diff] = np.where(has_oob, (F @ oob) / denom - F.mean(axis=1)[:, None], np.nan)
+        member_baseline[rows["member_difference"]] = member_values[rows["member_difference"]].mean(
+            axis=1
+        )
     no_oob = np.flatnonzero(~has_oob)
     if len(no_oob):
         warnings.warn(
@@ -358,16 +393,6 @@ def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
             UserWarning,
             stacklevel=3,
         )
-    if rows_diff:
-        never_in = np.flatnonzero(in_bag.sum(axis=0) == 0)
-        if len(never_in):
-            warnings.warn(
-                f"{len(never_in)} of {n} training points are in no member's sample (rows "
-                f"{never_in[:10].tolist()}; e.g. of zero weight), so removing them changes "
-                "nothing: their oob_difference scores are 0.",
-                UserWarning,
-                stacklevel=3,
-            )
     info = {
         "valuation": kinds,
         "n_estimators": B,

@@ -24,6 +24,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from fairlearn_divine import training_point_importance
 from fairlearn_divine._importance._oob import _BaggedMembers
+from fairlearn_divine._objectives import EvalContext, resolve_objective
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,11 @@ def test_in_bag_rows_are_sklearns_own(data, params):
 
 def test_in_bag_rows_with_sample_weight_and_bagging(data):
     X, y, _ = data
+    extra = ExtraTreesClassifier(n_estimators=40, bootstrap=True, oob_score=True, random_state=0)
+    extra.fit(X, y)
+    np.testing.assert_allclose(
+        _mean_oob_proba(extra, X, y), extra.oob_decision_function_, rtol=0, atol=1e-12
+    )
     w = np.random.RandomState(0).uniform(0.5, 2.0, len(y))
     forest = RandomForestClassifier(n_estimators=40, oob_score=True, random_state=3)
     forest.fit(X, y, sample_weight=w)
@@ -125,34 +131,44 @@ def test_data_oob_equals_a_loop_over_trees(data):
     )
 
 
-def test_fairness_objective_equals_a_loop_with_fairlearn(data):
+@pytest.fixture(scope="module")
+def fair_split(data):
     X, y, sf = data
     X_tr, X_ev, y_tr, y_ev, _, sf_ev = train_test_split(X, y, sf, test_size=0.4, random_state=0)
     forest = RandomForestClassifier(n_estimators=40, random_state=0).fit(X_tr, y_tr)
     n = len(y_tr)
-    values = []
     oob = np.zeros((40, n), dtype=bool)
     for b, tree in enumerate(forest.estimators_):
-        pred = tree.predict_proba(X_ev.astype(np.float32)).argmax(axis=1)
-        values.append(equalized_odds_difference(y_ev, pred, sensitive_features=sf_ev))
         oob[b, _unsampled(tree, n, n)] = True
-    values = np.array(values)
-    expected = np.array([values[oob[:, i]].mean() for i in range(n)]) - values.mean()
+    return forest, X_tr, y_tr, X_ev, y_ev, sf_ev, oob
+
+
+def _oob_minus_all(values, oob):
+    return np.array([values[oob[:, i]].mean() for i in range(oob.shape[1])]) - values.mean()
+
+
+def test_member_difference_equals_a_loop_with_fairlearn(fair_split):
+    forest, X_tr, y_tr, X_ev, y_ev, sf_ev, oob = fair_split
+    values = np.array(
+        [
+            equalized_odds_difference(
+                y_ev,
+                tree.predict_proba(X_ev.astype(np.float32)).argmax(axis=1),
+                sensitive_features=sf_ev,
+            )
+            for tree in forest.estimators_
+        ]
+    )
     sf_before = sf_ev.copy()
+    kwargs = dict(method="data_oob", X_eval=X_ev, y_eval=y_ev, sensitive_features_eval=sf_ev)
     result = training_point_importance(
-        forest,
-        X_tr,
-        y_tr,
-        method="data_oob",
-        objective="equalized_odds",
-        X_eval=X_ev,
-        y_eval=y_ev,
-        sensitive_features_eval=sf_ev,
+        forest, X_tr, y_tr, objective="equalized_odds", valuation="member_difference", **kwargs
     )
     pd.testing.assert_frame_equal(sf_ev, sf_before)
-    assert result.valuation == ["oob_difference"]
+    assert result.valuation == ["member_difference"]
     np.testing.assert_allclose(result.member_values[0], values, rtol=1e-12)
-    np.testing.assert_allclose(result.scores, expected, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(result.scores, _oob_minus_all(values, oob), atol=1e-14)
+    assert result.member_baseline == pytest.approx(values.mean())
     assert result.baseline == pytest.approx(
         equalized_odds_difference(y_ev, forest.predict(X_ev), sensitive_features=sf_ev)
     )
@@ -161,17 +177,54 @@ def test_fairness_objective_equals_a_loop_with_fairlearn(data):
         forest,
         X_tr,
         y_tr,
-        method="data_oob",
         objective="equalized_odds_ratio",
+        valuation="member_difference",
+        **kwargs,
+    )
+    vals = ratio.member_values[0]
+    np.testing.assert_allclose(ratio.scores, -_oob_minus_all(vals, oob), atol=1e-12)
+
+    # a fairlearn metric the package has no gradient for is valued member by member
+    def worst_gap(y_true, y_pred, *, sensitive_features):
+        return equalized_odds_difference(y_true, y_pred, sensitive_features=sensitive_features)
+
+    auto = training_point_importance(forest, X_tr, y_tr, objective=worst_gap, **kwargs)
+    assert auto.valuation == ["member_difference"]
+    np.testing.assert_allclose(auto.scores, result.scores, atol=1e-14)
+    with pytest.raises(ValueError, match="worst_gap"):
+        training_point_importance(
+            forest, X_tr, y_tr, objective=worst_gap, valuation="ensemble_linear", **kwargs
+        )
+
+
+def test_ensemble_linear_equals_a_loop(fair_split):
+    forest, X_tr, y_tr, X_ev, y_ev, sf_ev, oob = fair_split
+    objective = resolve_objective("equalized_odds")
+    ctx = EvalContext([objective], forest.classes_, X_ev, y_ev, sf_ev)
+    P = [tree.predict_proba(X_ev.astype(np.float32)) for tree in forest.estimators_]
+    P_bar = forest.predict_proba(X_ev)
+    grad = objective.gradient(ctx.y_idx, P_bar, sensitive_features=ctx.groups)
+    g = np.array([np.sum(grad * p) for p in P])
+    result = training_point_importance(
+        forest,
+        X_tr,
+        y_tr,
+        method="data_oob",
+        objective=["equalized_odds", "log_loss"],
         X_eval=X_ev,
         y_eval=y_ev,
         sensitive_features_eval=sf_ev,
     )
-    vals = ratio.member_values[0]
-    np.testing.assert_allclose(
-        ratio.scores,
-        -(np.array([vals[oob[:, i]].mean() for i in range(n)]) - vals.mean()),
-        atol=1e-12,
+    assert result.valuation == ["ensemble_linear", "ensemble_linear"]
+    np.testing.assert_allclose(result.scores[0], _oob_minus_all(g, oob), atol=1e-14)
+    # the first-order change of the ensemble's f when its probabilities become the OOB mean
+    i = 7
+    P_minus_i = np.mean([P[b] for b in np.flatnonzero(oob[:, i])], axis=0)
+    assert result.scores[0, i] == pytest.approx(np.sum(grad * (P_minus_i - P_bar)), abs=1e-12)
+    loss = resolve_objective("log_loss")
+    P_minus_i_loss = loss.gradient(ctx.y_idx, P_bar)
+    assert result.scores[1, i] == pytest.approx(
+        np.sum(P_minus_i_loss * (P_minus_i - P_bar)), abs=1e-12
     )
 
 
@@ -211,7 +264,7 @@ def test_pipeline_on_a_dataframe_with_categoricals_and_nan():
     pd.testing.assert_frame_equal(frame, before)
     assert result.scores.shape == (2, n)
     assert np.all(np.isfinite(result.scores))
-    assert result.valuation == ["data_oob", "oob_difference"]
+    assert result.valuation == ["data_oob", "ensemble_linear"]
     # the same numbers as the bare forest on the transformed matrix
     Xt = model[:-1].transform(frame)
     bare = training_point_importance(
