@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 
-from .._core.refit import EstimatorRefitter
+from .._core.refit import EstimatorRefitter, SingleClassRefitError
 from .._objectives import EvalContext, resolve_objective
 from .._selection import diversity_features
 from .._version import __version__
@@ -83,7 +83,12 @@ def _hard_metric(model, X, y, sensitive_features, objective):
 
 
 def _refit_without(refitter, X, y, sensitive_features, drop, objective):
-    refit = refitter.fit_without(np.asarray(drop, dtype=int))
+    """(accuracy, hard metric) of the refit without the rows ``drop``; NaN for both when the
+    remaining rows hold a single class (no classifier can be fitted on them)."""
+    try:
+        refit = refitter.fit_without(np.asarray(drop, dtype=int))
+    except SingleClassRefitError:
+        return math.nan, math.nan
     return _hard_metric(refit, X, y, sensitive_features, objective)
 
 
@@ -286,6 +291,12 @@ def run_audit(
         msg = f"{w.category.__name__}: {w.message}"
         if msg not in notes:
             notes.append(msg)
+    for label, (acc, _, k) in effects.items():  # k points removed
+        if math.isnan(acc):
+            notes.append(
+                f"The model retrained {label} is not measured: the training points left "
+                f"({n - k}) hold a single class."
+            )
     if n > divine_curve_max_n:
         notes.append(
             f"The removal curve leaves out the DIVINE strategy above {divine_curve_max_n} "

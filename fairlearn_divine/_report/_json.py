@@ -105,7 +105,7 @@ def _results(audit, sel, c):
         },
         "removal": {
             "effects": [
-                {"model": label, "n_removed": k, "accuracy": acc, audit.objective: unf}
+                {"model": label, "n_removed": k, "accuracy": _py(acc), audit.objective: _py(unf)}
                 for label, (acc, unf, k) in audit.effects.items()
             ],
             "curve": {

@@ -492,16 +492,19 @@ def _removal(audit, name):
         (acc_o, unf_o, _), (acc_t, unf_t, k_t), (acc_d, unf_d, k_d) = effects[:3]
         idx = set(np.asarray(audit.selection.indices, dtype=int).tolist())
         same = " (the same points)" if idx == set(_top_m(audit).tolist()) else ""
-        out.append(
-            f"Refitting without the {_points(k_t)} with the lowest scores "
-            f"{_change(unf_o, unf_t, name)} on the training data; "
-            f"{_accuracy_change(acc_o, acc_t)}."
-        )
-        out.append(
-            f"Refitting without the {k_d} DIVINE point{'' if k_d == 1 else 's'}{same} "
-            f"{_change(unf_o, unf_d, name)} on the training data; "
-            f"{_accuracy_change(acc_o, acc_d)}."
-        )
+        lowest = f"the {_points(k_t)} with the lowest scores"
+        divine = f"the {k_d} DIVINE point{'' if k_d == 1 else 's'}{same}"
+        for what, acc, unf in ((lowest, acc_t, unf_t), (divine, acc_d, unf_d)):
+            if np.isnan(unf):
+                out.append(
+                    f"Refitting without {what} was not possible: the remaining training points "
+                    "hold a single class."
+                )
+            else:
+                out.append(
+                    f"Refitting without {what} {_change(unf_o, unf, name)} on the training "
+                    f"data; {_accuracy_change(acc_o, acc)}."
+                )
     out.append(
         "These numbers are measured on the training data after actual refits (the hard metric, "
         "not an estimate). Check them on held-out data before removing anything, and look at "
