@@ -73,9 +73,12 @@ Valuations
     forest's 0.24).
 
 Both estimates are noisy for a single point (the noise falls as :math:`1/\\sqrt{B}`): use them
-to rank points and to choose groups, and measure a removal by refitting. Measured against
-refits of the forest without each decile of the scores on COMPAS (``benchmarks/bench_oob.py``,
-``docs/importance.md``).
+to rank points and to choose groups, and measure a removal by refitting. ``scores_stderr``
+treats the members as independent draws: :math:`s\\sqrt{1/|O_i| - 1/B}` with :math:`s` the
+standard deviation of :math:`f_b` (or :math:`g_b`) over the members, and for ``"data_oob"``
+the standard error of the mean :math:`d_i` over :math:`O_i`, divided by :math:`n - 1`.
+Measured against refits of the forest without groups of points on COMPAS:
+``benchmarks/bench_oob.py`` and ``docs/importance.md``.
 
 ``valuation="auto"`` (default) takes ``"data_oob"`` for the built-in ``"log_loss"`` and
 ``"zero_one_loss"`` evaluated on the training data, ``"ensemble_linear"`` for every other
@@ -303,7 +306,8 @@ def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
         ``member_baseline`` (per objective), ``data_oob_values`` (``-d_i`` for the Data-OOB
         rows, NaN for the others) and ``member_values`` (``f_b`` per member for the
         ``"member_difference"`` rows, ``g_b`` for the ``"ensemble_linear"`` rows, NaN for
-        the Data-OOB rows), each with one row per objective.
+        the Data-OOB rows) and ``scores_stderr`` (standard errors of the scores), each with
+        one row per objective.
     """
     valuation = options.pop("valuation", "auto")
     no_options(options, "data_oob")
@@ -345,14 +349,20 @@ def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
     has_oob = n_oob > 0
     X_ev = members.prepared(X if eval_is_train else X_eval)
     rows = {kind: [k for k in range(m) if kinds[k] == kind] for kind in _VALUATIONS[1:]}
-    loss_sums = np.zeros((m, n))
+    loss_mean = np.zeros((m, n))  # running mean and squared deviations over O_i (Welford)
+    loss_m2 = np.zeros((m, n))
+    seen = np.zeros(n)
     member_values = np.full((m, B), np.nan)
     mean_proba = np.zeros((n_rows(X_ev), len(members.classes)))
     for b in range(B):
         P_b = members.member_proba(b, X_ev)
         mean_proba += P_b
+        seen += oob[b]
         for k in rows["data_oob"]:  # X_ev is the training data here
-            loss_sums[k] += np.where(oob[b], _per_point_loss(objectives[k], P_b, members.y_idx), 0)
+            loss = _per_point_loss(objectives[k], P_b, members.y_idx)
+            delta = np.where(oob[b], loss - loss_mean[k], 0.0)
+            loss_mean[k] += delta / np.maximum(seen, 1)
+            loss_m2[k] += delta * (loss - loss_mean[k])
         if rows["member_difference"]:
             member_values[rows["member_difference"], b] = ctx.values(P_b)[
                 rows["member_difference"]
@@ -370,20 +380,27 @@ def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
     scores = np.full((m, n), np.nan)
     member_baseline = np.full(m, np.nan)
     data_oob_values = np.full((m, n), np.nan)
+    stderr = np.full((m, n), np.nan)
     denom = np.maximum(n_oob, 1)
     for k in rows["data_oob"]:
-        d = np.where(has_oob, loss_sums[k] / denom, np.nan)
+        d = np.where(has_oob, loss_mean[k], np.nan)
         data_oob_values[k] = -d
         if has_oob.any():
             member_baseline[k] = np.nanmean(d)
-            scores[k] = (member_baseline[k] - d) / max(int(np.sum(has_oob)) - 1, 1)
+            scale = max(int(np.sum(has_oob)) - 1, 1)
+            scores[k] = (member_baseline[k] - d) / scale
+            var = loss_m2[k] / np.maximum(n_oob - 1, 1)  # over O_i
+            stderr[k] = np.where(n_oob > 1, np.sqrt(var / denom), np.nan) / scale
     diff = rows["member_difference"] + rows["ensemble_linear"]
     if diff:
         F = member_values[diff]  # (m_diff, B)
         scores[diff] = np.where(has_oob, (F @ oob) / denom - F.mean(axis=1)[:, None], np.nan)
-        member_baseline[rows["member_difference"]] = member_values[rows["member_difference"]].mean(
-            axis=1
-        )
+        member_rows = rows["member_difference"]
+        member_baseline[member_rows] = member_values[member_rows].mean(axis=1)
+        # members as independent draws: Var(mean over O_i - mean over all) = s^2 (1/|O_i| - 1/B)
+        var = F.var(axis=1, ddof=1)[:, None] if B > 1 else np.full((len(diff), 1), np.nan)
+        spread = np.sqrt(var * np.maximum(1 / denom - 1 / B, 0))
+        stderr[diff] = np.where(has_oob, spread, np.nan)
     no_oob = np.flatnonzero(~has_oob)
     if len(no_oob):
         warnings.warn(
@@ -400,5 +417,6 @@ def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
         "member_baseline": member_baseline,
         "data_oob_values": data_oob_values,
         "member_values": member_values,
+        "scores_stderr": stderr,
     }
     return scores, base, info

@@ -120,6 +120,19 @@ def test_data_oob_equals_a_loop_over_trees(data):
     )
     np.testing.assert_allclose(result.member_baseline[1], log_loss.mean())
     np.testing.assert_array_equal(result.n_out_of_bag, count)
+    squares = np.zeros(n)
+    for tree in forest.estimators_:
+        rows = _unsampled(tree, n, int(0.8 * n))
+        p = tree.predict_proba(X[rows].astype(np.float32))
+        lo = -np.log(np.clip(p[np.arange(len(rows)), y[rows]], eps, 1 - eps))
+        squares[rows] += (lo - log_loss[rows]) ** 2
+    np.testing.assert_allclose(
+        result.scores_stderr[1],
+        np.sqrt(squares / (count - 1) / count) / (n - 1),
+        rtol=1e-9,
+        atol=1e-15,
+    )
+    assert list(result.to_frame().columns)[-1] == "log_loss_stderr"
     assert result.valuation == ["data_oob", "data_oob"]
     assert result.method == "data_oob"
     # removing i changes the mean member OOB loss of the others-fixed data set by scores[i]
@@ -169,6 +182,10 @@ def test_member_difference_equals_a_loop_with_fairlearn(fair_split):
     np.testing.assert_allclose(result.member_values[0], values, rtol=1e-12)
     np.testing.assert_allclose(result.scores, _oob_minus_all(values, oob), atol=1e-14)
     assert result.member_baseline == pytest.approx(values.mean())
+    n_out = oob.sum(axis=0)
+    np.testing.assert_allclose(
+        result.scores_stderr[0], values.std(ddof=1) * np.sqrt(1 / n_out - 1 / 40), rtol=1e-10
+    )
     assert result.baseline == pytest.approx(
         equalized_odds_difference(y_ev, forest.predict(X_ev), sensitive_features=sf_ev)
     )
@@ -276,7 +293,7 @@ def test_pipeline_on_a_dataframe_with_categoricals_and_nan():
         sensitive_features=frame[["group", "region"]],
     )
     np.testing.assert_allclose(result.scores, bare.scores)
-    assert list(result.to_frame().columns) == ["log_loss", "demographic_parity"]
+    assert list(result.to_frame().columns)[:2] == ["log_loss", "demographic_parity"]
 
 
 def test_bagging_with_voting_members_equals_a_loop(data):
