@@ -109,6 +109,7 @@ from ._shapley import (
 __all__ = ["data_banzhaf"]
 
 _ROUND = 16  # subsets per round: convergence is checked between rounds (independent of n_jobs)
+_TASK_SECONDS = 0.5  # target duration of one parallel task (a whole number of rounds)
 #: The format name of a Data Banzhaf checkpoint (Data Shapley's format, version 1).
 CHECKPOINT_FORMAT = "fairlearn-divine data_banzhaf checkpoint"
 
@@ -294,7 +295,9 @@ def data_banzhaf(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     n_workers = resolve_n_jobs(runtime["n_jobs"])
     # a batch of whole rounds is computed in parallel (one chunk per worker), then taken
     # round by round in subset order, convergence checked after each: independent of n_jobs
-    batch = _ROUND * n_workers
+    # and of the batch size, which grows until a task takes about _TASK_SECONDS (a parallel
+    # call costs tens of milliseconds: one refit may cost less than one)
+    rounds_per_task = 1
     task = functools.partial(
         _subsets,
         seed=seed,
@@ -313,8 +316,14 @@ def data_banzhaf(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     # SIGINT/SIGTERM: workers stopped, the checkpoint holds every finished round
     with stop_workers_on_interrupt(), contextlib.closing(bar):
         while done < n_samples and not converged and not out_of_time():
+            batch = _ROUND * rounds_per_task * n_workers
             ks = np.arange(done, min(done + batch, n_samples))
+            tic = time.perf_counter()
             parts, _ = parallel_map(task, ks, n_jobs=n_workers, progress=False, per_worker=1)
+            if n_workers > 1 and len(ks) == batch:
+                per_round = (time.perf_counter() - tic) / rounds_per_task
+                target = _TASK_SECONDS if max_time is None else min(_TASK_SECONDS, max_time / 4)
+                rounds_per_task = int(np.clip(target / max(per_round, 1e-6), 1, 64))
             results = [r for part in parts for r in part]
             for begin in range(0, len(results), _ROUND):
                 batch_round = results[begin : begin + _ROUND]
