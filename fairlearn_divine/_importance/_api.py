@@ -87,14 +87,14 @@ objective (see :mod:`fairlearn_divine._models`), :math:`H = \\nabla^2 L(\\hat\\t
     mean of each member's ``f`` over the members not trained on *i* minus its mean over all
     (``"member_difference"``). Option ``valuation``; see :mod:`fairlearn_divine._importance._oob`.
 ``"tree_influence"``
-    Fixed-structure influence for a binary ``HistGradientBoostingClassifier`` or
-    ``GradientBoostingClassifier`` (also a Pipeline's last step): the splits are kept and
-    every leaf is its Newton step :math:`v_{t,\\ell} = -\\eta \\sum_{j\\in\\ell} w_j g_{t,j} /
-    (\\sum_{j\\in\\ell} w_j h_{t,j} + \\lambda)`; the first-order change of ``f`` when
-    point *i*'s weight goes to 0, through every later tree (``propagation="full"``, one
-    reverse pass, :math:`O(T n)`) or through its own leaves only (``"none"``, BoostIn),
-    or with ``exact=True`` every leaf recomputed without *i* (leaf refit). See
-    :mod:`fairlearn_divine._importance._trees`.
+    Fixed-structure influence for a ``HistGradientBoostingClassifier`` or
+    ``GradientBoostingClassifier`` (binary or multiclass; also a Pipeline's last step): the
+    splits are kept and every leaf is its Newton step :math:`v_{t,\\ell} = -\\eta
+    \\sum_{j\\in\\ell} w_j g_{t,j} / (\\sum_{j\\in\\ell} w_j h_{t,j} + \\lambda)`; the
+    first-order change of ``f`` when point *i*'s weight goes to 0, through every later tree
+    (``propagation="full"``, one reverse pass, :math:`O(T n)`) or through its own leaves only
+    (``"none"``, BoostIn), or with ``exact=True`` every leaf recomputed without *i* (leaf
+    refit). See :mod:`fairlearn_divine._importance._trees`.
 """
 
 from __future__ import annotations

@@ -68,6 +68,15 @@ first-order estimate approximates. :math:`O(T n)` per point (batched), so ``indi
 rows for large *n*. Scores are against the same recomputation with every point, so the float32
 gradients of the histogram trees cancel.
 
+Multiclass
+----------
+With :math:`K > 2` classes every iteration grows one tree per class on the gradients
+:math:`g_{t,j,k} = p_{t,j,k} - y_{j,k}` and Hessians :math:`h = p_k (1 - p_k)` at the softmax
+probabilities of :math:`F_t` (times :math:`(K - 1)/K` in the step of
+``GradientBoostingClassifier``); the reverse pass is the same, with
+:math:`\\partial p_k / \\partial F_l = p_k (\\delta_{kl} - p_l)` in place of
+:math:`\\sigma'` and the centred log-prior baseline.
+
 Where the assumption breaks
 ---------------------------
 A refit without point *i* can choose different splits (and, with early stopping, a different
@@ -96,14 +105,46 @@ def _expit(F):
     return 0.5 * (1.0 + np.tanh(0.5 * F))
 
 
+def _probabilities(F):
+    """p of the loss, shape of ``F`` = (n, K, ...): sigmoid for K = 1, softmax over axis 1."""
+    if F.shape[1] == 1:
+        return _expit(F)
+    E = np.exp(F - F.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def _proba(F):
+    """``predict_proba`` from raw scores (n, K)."""
+    p = _probabilities(F)
+    return np.column_stack([1 - p[:, 0], p[:, 0]]) if F.shape[1] == 1 else p
+
+
+def _raw_adjoint(P, pbar):
+    """Adjoint of the raw scores from the adjoint ``pbar`` of p = sigmoid / softmax(F)."""
+    if P.shape[1] == 1:
+        return pbar * (P * (1 - P))[:, :, None]
+    return P[:, :, None] * (pbar - np.sum(pbar * P[:, :, None], axis=1, keepdims=True))
+
+
+def _leaf_sums(leaves, values, n_leaves):
+    """Per leaf sums of the columns of ``values`` (n, m): shape (n_leaves, m)."""
+    return np.stack(
+        [np.bincount(leaves, values[:, k], minlength=n_leaves) for k in range(values.shape[1])],
+        axis=1,
+    )
+
+
 class _Fit:
     """The parsed trees with the training rows' leaves, labels and weights."""
 
     def __init__(self, estimator, X, y, sample_weight):
         self.trees = trees = parse_boosted_trees(estimator)
         self.y_idx = encode_labels(y, trees.classes, "y")
-        self.y = (self.y_idx == 1).astype(float)
-        n = len(self.y)
+        n = len(self.y_idx)
+        n_classes = len(trees.classes)
+        self.onehot = np.zeros((n, n_classes))
+        self.onehot[np.arange(n), self.y_idx] = 1.0
+        self.Y = self.onehot[:, 1:] if trees.n_outputs == 1 else self.onehot  # (n, K)
         if trees.n_train is not None and trees.n_train != n:
             raise ValueError(
                 f"The trees were grown on {trees.n_train} rows but X has {n}: "
@@ -118,74 +159,90 @@ class _Fit:
         self._indicators = None
 
     def indicators(self):
-        """Per tree, the (n_leaves, n) sparse leaf-membership matrix."""
+        """Per tree (t, k), the (n_leaves, n) sparse leaf-membership matrix."""
         if self._indicators is None:
-            n = len(self.y)
+            n = len(self.y_idx)
             cols = np.arange(n)
+            tr = self.trees
             self._indicators = [
-                sparse.csr_matrix(
-                    (np.ones(n), (self.leaves[:, t], cols)), shape=(self.trees.n_leaves[t], n)
-                )
-                for t in range(self.trees.n_trees)
+                [
+                    sparse.csr_matrix(
+                        (np.ones(n), (self.leaves[:, t, k], cols)), shape=(tr.n_leaves[t, k], n)
+                    )
+                    for k in range(tr.n_outputs)
+                ]
+                for t in range(tr.n_trees)
             ]
         return self._indicators
 
     def baseline(self, W):
-        """Baseline raw score for weight columns ``W`` (n, B)."""
+        """Baseline raw scores for weight columns ``W`` (n, B): shape (K, B)."""
         if self.trees.baseline_rule == "zero":
-            return np.zeros(W.shape[1])
-        ybar = (self.y @ W) / W.sum(axis=0)
-        eps = 10 * np.finfo(float).eps if self.trees.kind == "hist" else np.finfo(float).eps
-        ybar = np.clip(ybar, eps, 1 - eps)
-        return np.log(ybar) - np.log1p(-ybar)
+            return np.zeros((self.trees.n_outputs, W.shape[1]))
+        return self.trees.prior_link((self.onehot.T @ W) / W.sum(axis=0))
+
+    def newton_step(self, G, D):
+        tr = self.trees
+        ok = D > 1e-150  # GradientBoostingClassifier's _safe_divide
+        return np.where(ok, -tr.learning_rate * tr.newton_factor * G / np.where(ok, D, 1.0), 0.0)
 
     def forward(self, W):
         """Recompute every leaf with weight columns ``W`` (n, B), structure fixed.
 
-        Returns the baselines (B,) and the leaf values, a list over trees of (n_leaves, B).
+        Returns the baselines (K, B) and the leaf values ``values[t][k]`` of shape
+        (n_leaves, B).
         """
         tr = self.trees
         b = self.baseline(W)
-        F = np.repeat(b[None, :], len(self.y), axis=0)
+        F = np.repeat(b[None], len(self.y_idx), axis=0)  # (n, K, B)
         values = []
-        for t, A in enumerate(self.indicators()):
-            P = _expit(F)
-            G = A @ (W * (P - self.y[:, None]))
-            H = A @ (W * (P * (1 - P)))
-            D = H + tr.l2_regularization + tr.denominator_eps
-            with np.errstate(divide="ignore", invalid="ignore"):
-                v = np.where(D > 1e-150, -tr.learning_rate * G / D, 0.0)
-            values.append(v)
-            F += v[self.leaves[:, t]]
+        for t, trees in enumerate(self.indicators()):
+            P = _probabilities(F)  # every tree of iteration t sees F_t
+            row = []
+            for k, A in enumerate(trees):
+                G = A @ (W * (P[:, k] - self.Y[:, k : k + 1]))
+                H = A @ (W * (P[:, k] * (1 - P[:, k])))
+                row.append(self.newton_step(G, H + tr.l2_regularization + tr.denominator_eps))
+            for k, v in enumerate(row):
+                F[:, k] += v[self.leaves[:, t, k]]
+            values.append(row)
         return b, values
 
     def fitted_history(self):
-        """Raw training predictions before each tree with the fitted leaf values, (T, n), and
-        the Newton denominators :math:`H + \\lambda` of every leaf."""
+        """Raw training scores before each iteration with the fitted leaf values, (T, n, K),
+        and the Newton denominators :math:`H + \\lambda` of every leaf."""
         tr = self.trees
-        n = len(self.y)
-        F = np.full(n, tr.baseline)
-        hist = np.empty((tr.n_trees, n))
+        n = len(self.y_idx)
+        F = np.tile(tr.baseline, (n, 1))
+        hist = np.empty((tr.n_trees, n, tr.n_outputs))
         denominators = []
         for t in range(tr.n_trees):
             hist[t] = F
-            P = _expit(F)
-            H = np.bincount(self.leaves[:, t], self.c * P * (1 - P), minlength=tr.n_leaves[t])
-            denominators.append(H + tr.l2_regularization + tr.denominator_eps)
-            F = F + tr.leaf_values[t][self.leaves[:, t]]
+            P = _probabilities(F)
+            row = []
+            for k in range(tr.n_outputs):
+                ell = self.leaves[:, t, k]
+                H = np.bincount(ell, self.c * P[:, k] * (1 - P[:, k]), minlength=tr.n_leaves[t, k])
+                row.append(H + tr.l2_regularization + tr.denominator_eps)
+            denominators.append(row)
+            F = F.copy()
+            for k in range(tr.n_outputs):
+                F[:, k] += tr.leaf_values[t][k][self.leaves[:, t, k]]
         return hist, denominators
 
     def check_leaf_values(self, tol):
         """Largest gap between the fitted leaf values and the Newton step recomputed on
         ``(X, y, sample_weight)``, relative to the largest leaf value; ValueError above
         ``tol``."""
+        tr = self.trees
         b, values = self.forward(self.c[:, None])
-        scale = max(max(float(np.max(np.abs(v))) for v in self.trees.leaf_values), 1e-12)
+        scale = max(max(float(np.max(np.abs(v))) for row in tr.leaf_values for v in row), 1e-12)
         gap = max(
-            float(np.max(np.abs(v[:, 0] - fv)))
-            for v, fv in zip(values, self.trees.leaf_values, strict=True)
+            float(np.max(np.abs(values[t][k][:, 0] - tr.leaf_values[t][k])))
+            for t in range(tr.n_trees)
+            for k in range(tr.n_outputs)
         )
-        gap = max(gap, abs(float(b[0]) - self.trees.baseline)) / scale
+        gap = max(gap, float(np.max(np.abs(b[:, 0] - tr.baseline)))) / scale
         if gap > tol:
             raise ValueError(
                 f"The fitted leaf values are not the Newton step on (X, y, sample_weight): "
@@ -194,66 +251,78 @@ class _Fit:
             )
         return gap
 
-
-def _proba(F):
-    p = _expit(F)
-    return np.column_stack([1 - p, p])
+    def baseline_jacobian(self):
+        """:math:`\\partial b_k / \\partial w_j`, shape (n, K) (clipping ignored)."""
+        W = self.c.sum()
+        prior = (self.c @ self.onehot) / W
+        if self.trees.n_outputs == 1:
+            p = prior[1]
+            return (self.onehot[:, 1:] - p) / (W * p * (1 - p))
+        d = (self.onehot - prior) / (W * prior)
+        return d - d.mean(axis=1, keepdims=True)
 
 
 def _first_order(fit, seeds, eval_leaves, propagation):
     """:math:`\\partial f / \\partial t_i` for every training point and objective column of
-    ``seeds`` (n_eval, m) = :math:`\\partial f / \\partial F_x`, by one reverse pass."""
+    ``seeds`` (n_eval, K, m) = :math:`\\partial f / \\partial F_x`, by one reverse pass."""
     tr = fit.trees
-    n = len(fit.y)
-    m = seeds.shape[1]
+    n = len(fit.y_idx)
+    K = tr.n_outputs
+    m = seeds.shape[2]
     c = fit.c
+    kappa = tr.learning_rate * tr.newton_factor
     hist, denominators = fit.fitted_history()
     wbar = np.zeros((n, m))
-    Fbar = np.zeros((n, m))  # adjoint of the raw training predictions after tree t
+    Fbar = np.zeros((n, K, m))  # adjoint of the raw training scores after iteration t
     full = propagation == "full"
     for t in range(tr.n_trees - 1, -1, -1):
-        ell = fit.leaves[:, t]
-        L = tr.n_leaves[t]
-        vbar = np.stack(
-            [np.bincount(eval_leaves[:, t], seeds[:, k], minlength=L) for k in range(m)], axis=1
-        )
-        if full:
-            vbar += np.stack([np.bincount(ell, Fbar[:, k], minlength=L) for k in range(m)], 1)
-        D = denominators[t]
-        v = tr.leaf_values[t]
-        ok = D > 1e-150
-        Gbar = np.where(ok[:, None], -tr.learning_rate * vbar / np.where(ok, D, 1)[:, None], 0)
-        Hbar = np.where(ok[:, None], -(v / np.where(ok, D, 1))[:, None] * vbar, 0)
-        P = _expit(hist[t])
-        g = P - fit.y
+        P = _probabilities(hist[t])
+        g = P - fit.Y
         h = P * (1 - P)
-        Gj = Gbar[ell]
-        Hj = Hbar[ell]
-        wbar += g[:, None] * Gj + h[:, None] * Hj
+        pbar = np.zeros((n, K, m))
+        for k in range(K):
+            ell = fit.leaves[:, t, k]
+            L = tr.n_leaves[t, k]
+            vbar = _leaf_sums(eval_leaves[:, t, k], seeds[:, k], L)
+            if full:
+                vbar += _leaf_sums(ell, Fbar[:, k], L)
+            D = denominators[t][k]
+            ok = (D > 1e-150)[:, None]
+            Dsafe = np.where(ok[:, 0], D, 1.0)[:, None]
+            Gbar = np.where(ok, -kappa * vbar / Dsafe, 0.0)
+            Hbar = np.where(ok, -(tr.leaf_values[t][k][:, None] / Dsafe) * vbar, 0.0)
+            Gj = Gbar[ell]
+            Hj = Hbar[ell]
+            wbar += g[:, k, None] * Gj + h[:, k, None] * Hj
+            if full:  # through g = p - y and h = p (1 - p)
+                pbar[:, k] = c[:, None] * (Gj + (1 - 2 * P[:, k, None]) * Hj)
         if full:
-            Fbar += c[:, None] * (h[:, None] * Gj + (h * (1 - 2 * P))[:, None] * Hj)
+            Fbar += _raw_adjoint(P, pbar)
     if tr.baseline_rule == "prior":
-        bbar = seeds.sum(axis=0) + (Fbar.sum(axis=0) if full else 0.0)
-        W = c.sum()
-        ybar = float(c @ fit.y) / W
-        wbar += ((fit.y - ybar) / (W * ybar * (1 - ybar)))[:, None] * bbar[None, :]
+        bbar = seeds.sum(axis=0) + (Fbar.sum(axis=0) if full else 0.0)  # (K, m)
+        wbar += fit.baseline_jacobian() @ bbar
     return (c[:, None] * wbar).T  # (m, n): d f / d t_i
 
 
+def _eval_raw(tr, eval_leaves, b, values):
+    """Raw evaluation scores (n_eval, K, B) for baselines (K, B) and leaf values (L, B)."""
+    F = np.repeat(b[None], eval_leaves.shape[0], axis=0)
+    for t in range(tr.n_trees):
+        for k in range(tr.n_outputs):
+            F[:, k] += values[t][k][eval_leaves[:, t, k]]
+    return F
+
+
 def _exact_scores(fit, ctx, eval_leaves, rows):
-    """f(leaves refitted without row i) - f(leaves refitted with every row), rows ``rows``."""
-    tr = fit.trees
+    """f with the leaves refitted without row i, for the rows ``rows``: (m, len(rows))."""
     out = np.empty((len(ctx.objectives), len(rows)))
     for s in range(0, len(rows), _BATCH):
         batch = rows[s : s + _BATCH]
         W = np.repeat(fit.c[:, None], len(batch), axis=1)
         W[batch, np.arange(len(batch))] = 0.0
-        b, values = fit.forward(W)
-        F = np.repeat(b[None, :], eval_leaves.shape[0], axis=0)
-        for t in range(tr.n_trees):
-            F += values[t][eval_leaves[:, t]]
+        F = _eval_raw(fit.trees, eval_leaves, *fit.forward(W))
         for k in range(len(batch)):
-            out[:, s + k] = ctx.values(_proba(F[:, k]))
+            out[:, s + k] = ctx.values(_proba(F[:, :, k]))
     return out
 
 
@@ -309,19 +378,17 @@ def tree_influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, o
     gap = fit.check_leaf_values(tol)
     tr = fit.trees
     eval_leaves = fit.leaves if eval_is_train and tr.kind == "gbm" else tr.leaves(X_eval)
-    F_eval = tr.raw_predict(eval_leaves)
-    P = _proba(F_eval)
+    P = _proba(tr.raw_predict(eval_leaves))
     info = {
         "structure_update": "fixed",
         "n_trees": tr.n_trees,
         "leaf_value_gap": gap,
     }
-    n = len(fit.y)
+    n = len(fit.y_idx)
     if exact:
         rows = np.arange(n) if indices is None else check_indices(indices, n)
-        b_ref, v_ref = fit.forward(fit.c[:, None])
-        F_ref = tr.raw_predict(eval_leaves, [v[:, 0] for v in v_ref], float(b_ref[0]))
-        ref = ctx.values(_proba(F_ref))
+        F_ref = _eval_raw(tr, eval_leaves, *fit.forward(fit.c[:, None]))
+        ref = ctx.values(_proba(F_ref[:, :, 0]))
 
         def run(chunk):
             return _exact_scores(fit, ctx, eval_leaves, chunk)
@@ -341,8 +408,12 @@ def tree_influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, o
         return scores, ctx.values(P), info
 
     values, grads = ctx.values_and_gradients(P)
-    slope = P[:, 1] * P[:, 0]  # d sigma / dF
-    seeds = np.stack([(np.asarray(G)[:, 1] - np.asarray(G)[:, 0]) * slope for G in grads], axis=1)
+    if tr.n_outputs == 1:  # P = (1 - sigma(F), sigma(F))
+        slope = (P[:, 1] * P[:, 0])[:, None]
+        seeds = [(np.asarray(G)[:, 1:] - np.asarray(G)[:, :1]) * slope for G in grads]
+    else:  # softmax: dP_k/dF_l = P_k (delta_kl - P_l)
+        seeds = [_raw_adjoint(P, np.asarray(G, dtype=float)[:, :, None])[:, :, 0] for G in grads]
+    seeds = np.stack(seeds, axis=2)  # (n_eval, K, m)
     scores = -_first_order(fit, seeds, eval_leaves, propagation)
     info["propagation"] = propagation
     info["exact"] = False

@@ -1,22 +1,27 @@
 """Fitted gradient-boosted trees as arrays: leaf assignments, leaf values, baseline.
 
-A binary gradient-boosted classifier with the log loss predicts the raw score (log-odds)
+A gradient-boosted classifier with the log loss predicts the raw scores
 
-.. math:: F(x) = b + \\sum_{t=0}^{T-1} v_{t,\\ell_t(x)},
+.. math:: F_k(x) = b_k + \\sum_{t=0}^{T-1} v_{t,k,\\ell_{t,k}(x)},
 
-where :math:`b` is the baseline (the log-odds of the weighted class prior), :math:`\\ell_t(x)`
-the leaf of tree *t* that *x* falls in and :math:`v_{t,\\ell}` that leaf's value, learning rate
-included. Both scikit-learn estimators fit every leaf with one Newton step on the log loss at the
-previous raw predictions :math:`F_t`:
+one score (the log-odds, :math:`K = 1`) for a binary target and one per class (:math:`K`
+classes, probabilities :math:`\\mathrm{softmax}(F)`) otherwise, where :math:`b` is the
+baseline (the link of the weighted class prior), :math:`\\ell_{t,k}(x)` the leaf of tree
+*(t, k)* that *x* falls in and :math:`v_{t,k,\\ell}` that leaf's value, learning rate included.
+Both scikit-learn estimators fit every leaf with one Newton step on the log loss at the
+previous iteration's raw predictions :math:`F_t`:
 
-.. math:: v_{t,\\ell} = -\\eta\\, \\frac{\\sum_{j \\in \\ell} w_j g_{t,j}}
-          {\\sum_{j \\in \\ell} w_j h_{t,j} + \\lambda},
-          \\qquad g_{t,j} = \\sigma(F_{t,j}) - y_j,\\quad h_{t,j} = \\sigma(F_{t,j})
-          (1 - \\sigma(F_{t,j})),
+.. math:: v_{t,k,\\ell} = -\\eta\\, \\kappa\\, \\frac{\\sum_{j \\in \\ell} w_j g_{t,j,k}}
+          {\\sum_{j \\in \\ell} w_j h_{t,j,k} + \\lambda},
+          \\qquad g_{t,j,k} = p_{t,j,k} - y_{j,k},\\quad h_{t,j,k} = p_{t,j,k}
+          (1 - p_{t,j,k}),
 
-with :math:`w_j` the sample weights, :math:`\\eta` the learning rate and :math:`\\lambda` the
-L2 regularisation (``l2_regularization`` of ``HistGradientBoostingClassifier``; 0 for
-``GradientBoostingClassifier``, whose ``_update_terminal_regions`` takes exactly this step).
+with :math:`p` the predicted probabilities (sigmoid, or softmax over the classes), :math:`w_j`
+the sample weights, :math:`\\eta` the learning rate, :math:`\\lambda` the L2 regularisation
+(``l2_regularization`` of ``HistGradientBoostingClassifier``; 0 for
+``GradientBoostingClassifier``, whose ``_update_terminal_regions`` takes exactly this step) and
+:math:`\\kappa = 1`, except :math:`(K - 1) / K` for a multiclass ``GradientBoostingClassifier``
+(the factor its ``_update_terminal_regions`` keeps from Friedman's paper).
 
 :func:`parse_boosted_trees` reads a fitted ``HistGradientBoostingClassifier`` or
 ``GradientBoostingClassifier`` (or a ``Pipeline`` ending in one) into a
@@ -24,7 +29,7 @@ L2 regularisation (``l2_regularization`` of ``HistGradientBoostingClassifier``; 
 
 * ``GradientBoostingClassifier``: the public ``apply``.
 * ``HistGradientBoostingClassifier`` has no public ``apply``. Each fitted predictor
-  (``_predictors[t][0]``, a ``TreePredictor`` whose ``nodes`` record array holds the tree) is
+  (``_predictors[t][k]``, a ``TreePredictor`` whose ``nodes`` record array holds the tree) is
   copied with every node's value replaced by its node index, and the copy's own ``predict``
   (raw features: numerical thresholds, missing values, categorical bitsets) or
   ``predict_binned`` (the binned training data the trees were grown on) returns the leaf id.
@@ -57,35 +62,34 @@ def is_boosted_trees(estimator):
     )
 
 
-def _logit(p):
-    return float(np.log(p) - np.log1p(-p))
-
-
 class BoostedTrees:
-    """A fitted binary gradient-boosted classifier as arrays.
+    """A fitted gradient-boosted classifier as arrays.
 
     Attributes
     ----------
     kind : {"hist", "gbm"}
         ``HistGradientBoostingClassifier`` or ``GradientBoostingClassifier``.
     n_trees : int
-        Number of boosting iterations (``n_iter_`` / ``n_estimators_``).
-    n_leaves : ndarray of shape (n_trees,)
-        Leaves of each tree; leaves are numbered ``0 .. n_leaves[t] - 1`` in node order.
-    leaf_values : list of ndarray
-        ``leaf_values[t][l]`` is :math:`v_{t,l}`, the fitted value of leaf *l* of tree *t*
-        **with the learning rate applied** (its contribution to the raw score).
-    baseline : float
-        :math:`b`, the raw score before the first tree.
+        Number of boosting iterations *T* (``n_iter_`` / ``n_estimators_``).
+    n_outputs : int
+        Trees per iteration *K*: 1 for a binary target, else the number of classes.
+    n_leaves : ndarray of shape (n_trees, n_outputs)
+        Leaves of each tree; leaves are numbered ``0 .. n_leaves[t, k] - 1`` in node order.
+    leaf_values : list of list of ndarray
+        ``leaf_values[t][k][l]`` is :math:`v_{t,k,l}`, the fitted value of leaf *l* of tree
+        *(t, k)* **with the learning rate applied** (its contribution to the raw score).
+    baseline : ndarray of shape (n_outputs,)
+        :math:`b`, the raw scores before the first tree.
     baseline_rule : {"prior", "zero"}
-        ``"prior"``: :math:`b = \\mathrm{logit}(\\sum_j w_j y_j / \\sum_j w_j)` (clipped as
-        scikit-learn clips it), recomputed when weights change; ``"zero"``: :math:`b = 0`.
-    learning_rate, l2_regularization : float
-        :math:`\\eta` and :math:`\\lambda` of the leaf Newton step.
+        ``"prior"``: :math:`b` is the link (logit; centred log for several classes) of the
+        weighted class prior, clipped to ``[prior_eps, 1 - prior_eps]`` as scikit-learn clips
+        it, and is recomputed when weights change; ``"zero"``: :math:`b = 0`.
+    learning_rate, l2_regularization, newton_factor : float
+        :math:`\\eta`, :math:`\\lambda` and :math:`\\kappa` of the leaf Newton step.
     denominator_eps : float
         Added to the Newton denominator by the estimator (1e-15 for the histogram trees).
-    n_train : int
-        Rows the trees were grown on.
+    n_train : int or None
+        Rows the trees were grown on (histogram trees; ``None``: every training row).
     classes : ndarray
     """
 
@@ -108,18 +112,25 @@ class BoostedTrees:
                 + (f" ending in {name}" if isinstance(estimator, Pipeline) else "")
                 + "."
             )
-        self.n_leaves = np.array([len(v) for v in self.leaf_values], dtype=np.intp)
+        self.n_leaves = np.array(
+            [[len(v) for v in values] for values in self.leaf_values], dtype=np.intp
+        ).reshape(self.n_trees, self.n_outputs)
 
     # -- parsing ---------------------------------------------------------------------------
 
-    def _check_binary(self, model):
+    def _check_classes(self, model):
         self.classes = np.asarray(model.classes_)
-        if len(self.classes) != 2:
-            raise ValueError(
-                f"tree influence supports binary classifiers only; {type(model).__name__} was "
-                f"fitted on {len(self.classes)} classes {self.classes.tolist()[:10]}. Use "
-                "method='loo' for a multiclass model."
-            )
+        if len(self.classes) < 2:
+            raise ValueError(f"{type(model).__name__} was fitted on a single class.")
+        self.n_outputs = 1 if len(self.classes) == 2 else len(self.classes)
+
+    def prior_link(self, prior):
+        """The baseline for class priors ``prior`` of shape (n_classes, B): shape (K, B)."""
+        p = np.clip(prior, self.prior_eps, 1 - self.prior_eps)
+        if self.n_outputs == 1:
+            return np.log(p[1:]) - np.log1p(-p[1:])
+        logp = np.log(p)
+        return logp - logp.mean(axis=0, keepdims=True)
 
     def _parse_hist(self, model):
         check_is_fitted(model)
@@ -135,7 +146,7 @@ class BoostedTrees:
                 f"the private attributes {missing} it keeps its trees in are missing. Tree "
                 "influence was written for scikit-learn 1.4-1.9."
             )
-        self._check_binary(model)
+        self._check_classes(model)
         if getattr(model, "loss", "log_loss") != "log_loss":
             raise ValueError(f"loss must be 'log_loss', got {model.loss!r}.")
         if getattr(model, "monotonic_cst", None) is not None:
@@ -145,13 +156,13 @@ class BoostedTrees:
                 "method='loo'."
             )
         predictors = model._predictors
-        if not predictors or any(len(p) != 1 for p in predictors):
+        K = self.n_outputs
+        if not predictors or any(len(p) != K for p in predictors):
             raise TypeError(
                 f"Unexpected tree layout in HistGradientBoostingClassifier._predictors "
-                f"(scikit-learn {version}): expected one tree per iteration for a binary model."
+                f"(scikit-learn {version}): expected {K} tree(s) per iteration."
             )
-        trees = [p[0] for p in predictors]
-        for tree in trees:
+        for tree in (tree for p in predictors for tree in p):
             names = getattr(getattr(tree, "nodes", None), "dtype", None)
             names = names.names if names is not None else None
             if not names or any(f not in names for f in _NODE_FIELDS):
@@ -166,34 +177,40 @@ class BoostedTrees:
                         f"HistGradientBoostingClassifier trees of scikit-learn {version} have "
                         f"no {attr!r}; tree influence cannot route rows through them."
                     )
-        self._trees = trees
-        self.n_trees = len(trees)
+        self.n_trees = len(predictors)
         self.learning_rate = float(model.learning_rate)
         self.l2_regularization = float(model.l2_regularization)
+        self.newton_factor = 1.0
         self.denominator_eps = 1e-15
-        self.baseline = float(np.asarray(model._baseline_prediction).ravel()[0])
+        # HalfBinomialLoss clips the prior to the open interval by 10 eps, the multinomial by eps
+        self.prior_eps = (10 if K == 1 else 1) * np.finfo(np.float64).eps
+        self.baseline = np.asarray(model._baseline_prediction, dtype=float).reshape(K)
         self.baseline_rule = "prior"
-        self.n_train = int(trees[0].nodes["count"][0])
+        self.n_train = int(predictors[0][0].nodes["count"][0])
         self._node_to_leaf = []
         self.leaf_values = []
         self._id_trees = []
-        tree_cls = type(trees[0])
-        for tree in trees:
-            nodes = tree.nodes
-            is_leaf = nodes["is_leaf"].astype(bool)
-            leaf_of = np.full(len(nodes), -1, dtype=np.intp)
-            leaf_of[is_leaf] = np.arange(int(is_leaf.sum()))
-            self._node_to_leaf.append(leaf_of)
-            self.leaf_values.append(np.asarray(nodes["value"][is_leaf], dtype=float))
-            ids = nodes.copy()
-            ids["value"] = np.arange(len(nodes), dtype=float)
-            self._id_trees.append(
-                tree_cls(ids, tree.binned_left_cat_bitsets, tree.raw_left_cat_bitsets)
-            )
+        tree_cls = type(predictors[0][0])
+        for trees in predictors:
+            maps, values, ids = [], [], []
+            for tree in trees:
+                nodes = tree.nodes
+                is_leaf = nodes["is_leaf"].astype(bool)
+                leaf_of = np.full(len(nodes), -1, dtype=np.intp)
+                leaf_of[is_leaf] = np.arange(int(is_leaf.sum()))
+                maps.append(leaf_of)
+                values.append(np.asarray(nodes["value"][is_leaf], dtype=float))
+                copy = nodes.copy()
+                copy["value"] = np.arange(len(nodes), dtype=float)
+                ids.append(tree_cls(copy, tree.binned_left_cat_bitsets, tree.raw_left_cat_bitsets))
+            self._node_to_leaf.append(maps)
+            self.leaf_values.append(values)
+            self._id_trees.append(ids)
 
     def _parse_gbm(self, model):
         check_is_fitted(model)
-        self._check_binary(model)
+        self._check_classes(model)
+        K = self.n_outputs
         if model.loss != "log_loss":
             raise ValueError(
                 f"loss must be 'log_loss', got {model.loss!r}: only the log loss's Newton leaf "
@@ -211,13 +228,13 @@ class BoostedTrees:
                 "grown on a random split of the training data (validation_fraction held out). "
                 "Fit with n_iter_no_change=None or use method='loo'."
             )
+        self.prior_eps = np.finfo(np.float64).eps
         init = model.init_
         if isinstance(init, str) and init == "zero":
-            self.baseline = 0.0
+            self.baseline = np.zeros(K)
             self.baseline_rule = "zero"
         elif type(init).__name__ == "DummyClassifier" and init.strategy == "prior":
-            eps = np.finfo(np.float64).eps
-            self.baseline = _logit(np.clip(init.class_prior_[1], eps, 1 - eps))
+            self.baseline = self.prior_link(np.asarray(init.class_prior_, float)[:, None])[:, 0]
             self.baseline_rule = "prior"
         else:
             raise ValueError(
@@ -228,19 +245,24 @@ class BoostedTrees:
         self.n_trees = int(model.n_estimators_)
         self.learning_rate = float(model.learning_rate)
         self.l2_regularization = 0.0
+        self.newton_factor = 1.0 if K == 1 else (K - 1) / K
         self.denominator_eps = 0.0
         self.n_train = None  # every training row (subsample=1, no validation split)
         self._node_to_leaf = []
         self.leaf_values = []
         for t in range(self.n_trees):
-            tree = estimators[t, 0].tree_
-            is_leaf = tree.children_left == -1
-            leaf_of = np.full(tree.node_count, -1, dtype=np.intp)
-            leaf_of[is_leaf] = np.arange(int(is_leaf.sum()))
-            self._node_to_leaf.append(leaf_of)
-            self.leaf_values.append(
-                self.learning_rate * np.asarray(tree.value[is_leaf, 0, 0], dtype=float)
-            )
+            maps, values = [], []
+            for k in range(K):
+                tree = estimators[t, k].tree_
+                is_leaf = tree.children_left == -1
+                leaf_of = np.full(tree.node_count, -1, dtype=np.intp)
+                leaf_of[is_leaf] = np.arange(int(is_leaf.sum()))
+                maps.append(leaf_of)
+                values.append(
+                    self.learning_rate * np.asarray(tree.value[is_leaf, 0, 0], dtype=float)
+                )
+            self._node_to_leaf.append(maps)
+            self.leaf_values.append(values)
 
     # -- rows ------------------------------------------------------------------------------
 
@@ -251,7 +273,7 @@ class BoostedTrees:
         return X
 
     def leaves(self, X, *, binned=False, transformed=False):
-        """Leaf of every row in every tree, shape ``(n_rows, n_trees)``.
+        """Leaf of every row in every tree, shape ``(n_rows, n_trees, n_outputs)``.
 
         Parameters
         ----------
@@ -266,42 +288,56 @@ class BoostedTrees:
             ``X`` is already the final step's input.
         """
         Z = X if transformed else self.transform(X)
+        T, K = self.n_trees, self.n_outputs
         if self.kind == "gbm":
-            nodes = np.asarray(self.model.apply(Z), dtype=np.intp)[:, :, 0]
+            nodes = np.asarray(self.model.apply(Z), dtype=np.intp).reshape(-1, T, K)
             out = np.empty_like(nodes)
-            for t in range(self.n_trees):
-                out[:, t] = self._node_to_leaf[t][nodes[:, t]]
+            for t in range(T):
+                for k in range(K):
+                    out[:, t, k] = self._node_to_leaf[t][k][nodes[:, t, k]]
             return out
         from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
         model = self.model
         Zp = model._preprocess_X(Z, reset=False)
         n_threads = _openmp_effective_n_threads()
-        out = np.empty((Zp.shape[0], self.n_trees), dtype=np.intp)
+        out = np.empty((Zp.shape[0], T, K), dtype=np.intp)
         if binned:
             Zb = model._bin_mapper.transform(Zp)
             missing_bin = model._bin_mapper.missing_values_bin_idx_
-            for t, tree in enumerate(self._id_trees):
-                nodes = tree.predict_binned(Zb, missing_bin, n_threads).astype(np.intp)
-                out[:, t] = self._node_to_leaf[t][nodes]
+
+            def route(tree):
+                return tree.predict_binned(Zb, missing_bin, n_threads)
         else:
             known, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
-            for t, tree in enumerate(self._id_trees):
-                nodes = tree.predict(Zp, known, f_idx_map, n_threads).astype(np.intp)
-                out[:, t] = self._node_to_leaf[t][nodes]
+
+            def route(tree):
+                return tree.predict(Zp, known, f_idx_map, n_threads)
+
+        for t in range(T):
+            for k in range(K):
+                nodes = route(self._id_trees[t][k]).astype(np.intp)
+                out[:, t, k] = self._node_to_leaf[t][k][nodes]
         if np.any(out < 0):
             raise RuntimeError("A row was routed to an internal node; the parsed trees are wrong.")
         return out
 
     def raw_predict(self, leaves, leaf_values=None, baseline=None):
-        """:math:`F = b + \\sum_t v_{t, \\ell_t}` for leaf assignments ``leaves`` (from
-        :meth:`leaves`), with the fitted values unless ``leaf_values`` / ``baseline`` are
-        given."""
+        """:math:`F_k = b_k + \\sum_t v_{t,k,\\ell_{t,k}}`, shape ``(n_rows, n_outputs)``, for
+        leaf assignments ``leaves`` (from :meth:`leaves`), with the fitted values unless
+        ``leaf_values`` / ``baseline`` are given."""
         values = self.leaf_values if leaf_values is None else leaf_values
-        F = np.full(leaves.shape[0], self.baseline if baseline is None else baseline, dtype=float)
+        b = self.baseline if baseline is None else np.asarray(baseline, dtype=float)
+        F = np.tile(b.reshape(1, -1), (leaves.shape[0], 1))
         for t in range(self.n_trees):
-            F += values[t][leaves[:, t]]
+            for k in range(self.n_outputs):
+                F[:, k] += values[t][k][leaves[:, t, k]]
         return F
+
+    def decision(self, leaves):
+        """What ``decision_function`` returns: :meth:`raw_predict`, raveled when binary."""
+        F = self.raw_predict(leaves)
+        return F[:, 0] if self.n_outputs == 1 else F
 
     def training_weights(self, y_idx, sample_weight):
         """The per-row weights the trees were fitted with: ``sample_weight`` times the
@@ -317,16 +353,16 @@ class BoostedTrees:
 
 
 def parse_boosted_trees(estimator):
-    """Read a fitted binary ``HistGradientBoostingClassifier`` / ``GradientBoostingClassifier``
-    (or a Pipeline ending in one) into a :class:`BoostedTrees`.
+    """Read a fitted ``HistGradientBoostingClassifier`` / ``GradientBoostingClassifier`` (or a
+    Pipeline ending in one) into a :class:`BoostedTrees`.
 
     Raises
     ------
     TypeError
         For another estimator, or a scikit-learn version whose private tree layout differs.
     ValueError
-        For settings whose leaves are not one Newton step on all the training rows: multiclass
-        targets, ``subsample < 1``, ``n_iter_no_change``, a custom ``init``, monotonic
-        constraints, another loss.
+        For settings whose leaves are not one Newton step on all the training rows:
+        ``subsample < 1``, ``n_iter_no_change``, a custom ``init``, monotonic constraints,
+        another loss.
     """
     return BoostedTrees(estimator)

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import expit, logit
+from scipy.special import expit, logit, softmax
 from scipy.stats import spearmanr
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification
@@ -41,26 +41,45 @@ def _gbm(**kw):
 
 def _naive_leaf_refit(trees, leaves, y, w):
     """Every leaf recomputed by hand, tree after tree, with weights w (structure fixed)."""
-    ybar = np.sum(w * y) / np.sum(w)
-    b = logit(ybar) if trees.baseline_rule == "prior" else 0.0
-    F = np.full(len(y), b)
+    K = trees.n_outputs
+    Y = (y[:, None] == np.arange(max(K, 2))[None, :]).astype(float)
+    prior = np.clip(Y.T @ w / np.sum(w), trees.prior_eps, 1 - trees.prior_eps)
+    if K == 1:  # one raw score, the log-odds of class 1
+        Y = Y[:, 1:]
+        b = np.array([logit(prior[1])])
+    else:  # one per class, centred log prior
+        b = np.log(prior) - np.mean(np.log(prior))
+    if trees.baseline_rule == "zero":
+        b = np.zeros(K)
+    F = np.tile(b, (len(y), 1))
     values = []
     for t in range(trees.n_trees):
-        v = np.zeros(trees.n_leaves[t])
-        for leaf in range(trees.n_leaves[t]):
-            rows = np.flatnonzero(leaves[:, t] == leaf)
-            p = expit(F[rows])
-            G = np.sum(w[rows] * (p - y[rows]))
-            H = np.sum(w[rows] * p * (1 - p))
-            v[leaf] = -trees.learning_rate * G / (H + trees.l2_regularization + 1e-15)
-        values.append(v)
-        F = F + v[leaves[:, t]]
+        P = expit(F) if K == 1 else softmax(F, axis=1)
+        row = []
+        for k in range(K):
+            v = np.zeros(trees.n_leaves[t, k])
+            for leaf in range(trees.n_leaves[t, k]):
+                rows = np.flatnonzero(leaves[:, t, k] == leaf)
+                p = P[rows, k]
+                G = np.sum(w[rows] * (p - Y[rows, k]))
+                H = np.sum(w[rows] * p * (1 - p))
+                v[leaf] = (
+                    -trees.learning_rate
+                    * trees.newton_factor
+                    * G
+                    / (H + trees.l2_regularization + trees.denominator_eps)
+                )
+            row.append(v)
+        for k in range(K):
+            F[:, k] += row[k][leaves[:, t, k]]
+        values.append(row)
     return b, values
 
 
 def _eval_log_loss(trees, eval_leaves, y_eval, b, values):
     F = trees.raw_predict(eval_leaves, values, b)
-    return log_loss(y_eval, expit(F), labels=[0, 1])
+    P = expit(F[:, 0]) if trees.n_outputs == 1 else softmax(F, axis=1)
+    return log_loss(y_eval, P, labels=np.arange(max(trees.n_outputs, 2)))
 
 
 # -- the parsed trees ------------------------------------------------------------------------
@@ -74,7 +93,7 @@ def test_raw_predictions_reconstructed_from_parsed_trees(make):
     trees = parse_boosted_trees(model)
     assert trees.n_trees == 25
     for Z in (X[:500], X[500:]):
-        F = trees.raw_predict(trees.leaves(Z))
+        F = trees.decision(trees.leaves(Z))
         np.testing.assert_allclose(F, model.decision_function(Z), rtol=0, atol=1e-10)
     if make is _hgb:  # the binned routing the trees were grown with agrees on the training rows
         np.testing.assert_array_equal(trees.leaves(X[:500], binned=True), trees.leaves(X[:500]))
@@ -98,7 +117,7 @@ def test_raw_predictions_with_categorical_features_and_missing_categories():
     trees = parse_boosted_trees(model)
     assert any(p[0].nodes["is_categorical"].any() for p in model._predictors)
     for part in (frame.iloc[:400], frame.iloc[400:]):
-        F = trees.raw_predict(trees.leaves(part))
+        F = trees.decision(trees.leaves(part))
         np.testing.assert_allclose(F, model.decision_function(part), rtol=0, atol=1e-10)
     np.testing.assert_array_equal(
         trees.leaves(frame.iloc[:400], binned=True), trees.leaves(frame.iloc[:400])
@@ -114,9 +133,10 @@ def test_fitted_leaves_are_the_newton_step(make):
     trees = parse_boosted_trees(model)
     leaves = trees.leaves(X, binned=make is _hgb)
     b, values = _naive_leaf_refit(trees, leaves, y.astype(float), w)
-    assert abs(b - trees.baseline) < 1e-12
-    for v, fitted in zip(values, trees.leaf_values, strict=True):
-        np.testing.assert_allclose(v, fitted, rtol=1e-5, atol=1e-7)  # float32 gradients in HGB
+    np.testing.assert_allclose(b, trees.baseline, rtol=0, atol=1e-12)
+    for row, fitted in zip(values, trees.leaf_values, strict=True):
+        for v, f in zip(row, fitted, strict=True):
+            np.testing.assert_allclose(v, f, rtol=1e-5, atol=1e-7)  # float32 gradients in HGB
 
 
 # -- leaf refit and the first-order estimate -------------------------------------------------
@@ -195,6 +215,66 @@ def test_first_order_ranks_like_leaf_refit(make):
     assert rho_full >= rho_none - 1e-3
     # same sign convention as the refit: positive = removing the point raises the loss
     assert np.corrcoef(fast, exact)[0, 1] > 0.98
+
+
+def _data3(n=450, seed=0):
+    X, y = make_classification(
+        n, 6, n_informative=4, n_classes=3, flip_y=0.1, random_state=seed, class_sep=0.8
+    )
+    return X, y
+
+
+@pytest.mark.parametrize("make", [_hgb, _gbm])
+def test_multiclass_reconstruction_newton_step_and_finite_differences(make):
+    X, y = _data3()
+    Xtr, ytr, Xe, ye = X[:300], y[:300], X[300:], y[300:]
+    model = make(max_iter=6, l2_regularization=0.3) if make is _hgb else make(n_estimators=6)
+    model.fit(Xtr, ytr)
+    trees = parse_boosted_trees(model)
+    assert trees.n_outputs == 3 and trees.leaves(Xe).shape == (150, 6, 3)
+    for Z in (Xtr, Xe):
+        np.testing.assert_allclose(
+            trees.decision(trees.leaves(Z)), model.decision_function(Z), rtol=0, atol=1e-10
+        )
+    leaves = trees.leaves(Xtr, binned=make is _hgb)
+    eval_leaves = trees.leaves(Xe)
+    w = np.ones(len(ytr))
+    b, values = _naive_leaf_refit(trees, leaves, ytr, w)
+    np.testing.assert_allclose(b, trees.baseline, rtol=0, atol=1e-12)
+    for row, fitted in zip(values, trees.leaf_values, strict=True):
+        for v, f in zip(row, fitted, strict=True):
+            np.testing.assert_allclose(v, f, rtol=1e-5, atol=1e-7)
+    res = training_point_importance(model, Xtr, ytr, method="tree_influence", X_eval=Xe, y_eval=ye)
+    exact = training_point_importance(
+        model, Xtr, ytr, method="tree_influence", X_eval=Xe, y_eval=ye, exact=True, indices=[4]
+    )
+    ref = _eval_log_loss(trees, eval_leaves, ye, b, values)
+    w4 = w.copy()
+    w4[4] = 0.0
+    without = _eval_log_loss(trees, eval_leaves, ye, *_naive_leaf_refit(trees, leaves, ytr, w4))
+    assert exact.scores[4] == pytest.approx(without - ref, rel=1e-8, abs=1e-13)
+    eps = 1e-5
+    for i in (0, 4, 77):
+        fd = []
+        for sign in (1, -1):
+            wi = w.copy()
+            wi[i] += sign * eps
+            refit = _naive_leaf_refit(trees, leaves, ytr, wi)
+            fd.append(_eval_log_loss(trees, eval_leaves, ye, *refit))
+        assert res.scores[i] == pytest.approx(-(fd[0] - fd[1]) / (2 * eps), rel=1e-5, abs=1e-10)
+
+
+@pytest.mark.parametrize("make", [_hgb, _gbm])
+def test_multiclass_first_order_ranks_like_leaf_refit(make):
+    X, y = _data3()
+    model = make(max_iter=15) if make is _hgb else make(n_estimators=15)
+    model.fit(X[:300], y[:300])
+    kw = dict(method="tree_influence", X_eval=X[300:], y_eval=y[300:])
+    fast = training_point_importance(model, X[:300], y[:300], **kw).scores
+    exact = training_point_importance(model, X[:300], y[:300], exact=True, **kw).scores
+    rho = spearmanr(fast, exact)[0]
+    print(f"{type(model).__name__}, 3 classes: Spearman with leaf refit {rho:.4f}")
+    assert rho > 0.98
 
 
 def test_removing_harmful_points_lowers_held_out_loss_more_than_random():
@@ -350,7 +430,7 @@ def test_inputs_not_mutated():
     for p, before in zip(model._predictors, nodes, strict=True):
         np.testing.assert_array_equal(p[0].nodes, before)
     np.testing.assert_allclose(
-        parse_boosted_trees(model).raw_predict(parse_boosted_trees(model).leaves(X)),
+        parse_boosted_trees(model).decision(parse_boosted_trees(model).leaves(X)),
         model.decision_function(X),
         atol=1e-10,
     )
@@ -371,11 +451,6 @@ def test_sample_weight_must_match_the_fit():
 
 def test_refusals():
     X, y = _data(300, nan=False)
-    y3 = np.arange(300) % 3
-    with pytest.raises(ValueError, match="binary classifiers only.*3 classes"):
-        training_point_importance(_hgb().fit(X, y3), X, y3, method="tree_influence")
-    with pytest.raises(ValueError, match="binary classifiers only"):
-        training_point_importance(_gbm().fit(X, y3), X, y3, method="tree_influence")
     with pytest.raises(ValueError, match="subsample=0.5"):
         training_point_importance(_gbm(subsample=0.5).fit(X, y), X, y, method="tree_influence")
     with pytest.raises(ValueError, match="n_iter_no_change"):
