@@ -56,6 +56,12 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-estimators", type=int, default=100)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05])
+    parser.add_argument(
+        "--refit-seeds",
+        type=int,
+        default=3,
+        help="forests (random_state seed + 1000 r) averaged for every measured refit",
+    )
     args = parser.parse_args()
 
     X, y, s = load(args.dataset)
@@ -82,11 +88,31 @@ def main():
     ranks = []
     for seed in args.seeds:
 
-        def fit(keep, seed=seed):
+        def fit(keep, seed=seed, r=0):
             forest = RandomForestClassifier(
-                args.n_estimators, min_samples_leaf=5, random_state=seed, n_jobs=1
+                args.n_estimators, min_samples_leaf=5, random_state=seed + 1000 * r, n_jobs=1
             )
             return forest.fit(X_tr[keep], y_tr[keep])
+
+        def measure(keep):
+            """Mean over --refit-seeds forests fitted on the kept rows (the first has the
+            scored forest's random_state): member OOB log loss, test log loss and accuracy,
+            validation and test EOD."""
+            out = []
+            for r in range(args.refit_seeds):
+                model = fit(keep, r=r)
+                res = training_point_importance(model, X_tr[keep], y_tr[keep], method="data_oob")
+                p_te = model.predict_proba(X_te)
+                out.append(
+                    (
+                        res.member_baseline[0],
+                        log_loss(y_te, p_te),
+                        accuracy_score(y_te, p_te.argmax(axis=1)),
+                        val_ctx.values(model.predict_proba(X_val))[0],
+                        test_ctx.values(p_te)[0],
+                    )
+                )
+            return np.mean(out, axis=0)
 
         t0 = time.perf_counter()
         forest = fit(everything)
@@ -112,11 +138,12 @@ def main():
             )
             t_fair[valuation] = time.perf_counter() - t0
         times.append((t_fit, t_dob, t_fair["ensemble_linear"], t_fair["member_difference"]))
-
-        p_te = forest.predict_proba(X_te)
-        base_te = (log_loss(y_te, p_te), accuracy_score(y_te, p_te.argmax(axis=1)))
-        base_val_eod = val_ctx.values(forest.predict_proba(X_val))[0]
-        base_te_eod = test_ctx.values(p_te)[0]
+        base = measure(everything)
+        if seed == args.seeds[0]:
+            labels = ["member OOB log loss", "test log loss", "test accuracy", "val EOD"]
+            labels.append("test EOD")
+            values = ", ".join(f"{k} {v:.4f}" for k, v in zip(labels, base, strict=True))
+            print(f"seed {seed}, full data (mean of the refit seeds): {values}")
 
         for frac in args.fractions:
             k = max(1, int(round(frac * n)))
@@ -124,51 +151,36 @@ def main():
                 np.random.RandomState(1000 * seed + r).choice(n, k, replace=False)
                 for r in range(3)
             ]
-            random_models = [fit(np.setdiff1d(everything, r)) for r in random_sets]
-            sets = [("lowest", np.argsort(dob.scores)[:k], None)]
-            sets += [("random", r, m) for r, m in zip(random_sets, random_models, strict=True)]
-            for name, removed, model in sets:
-                keep = np.setdiff1d(everything, removed)
-                model = fit(keep) if model is None else model
-                refit = training_point_importance(model, X_tr[keep], y_tr[keep], method="data_oob")
-                p = model.predict_proba(X_te)
-                rows.append(
-                    {
+            random_changes = [measure(np.setdiff1d(everything, r)) - base for r in random_sets]
+            lowest = {"log_loss (data_oob)": np.argsort(dob.scores)[:k]}
+            scores = {"log_loss (data_oob)": dob.scores * (n - 1) / (n - k)}
+            for valuation, result in fair.items():
+                lowest[f"equalized_odds ({valuation})"] = np.argsort(result.scores)[:k]
+                scores[f"equalized_odds ({valuation})"] = result.scores
+            for objective, removed in lowest.items():
+                sets = [("lowest", removed, measure(np.setdiff1d(everything, removed)) - base)]
+                sets += [
+                    ("random", r, c) for r, c in zip(random_sets, random_changes, strict=True)
+                ]
+                for name, rows_removed, change in sets:
+                    row = {
                         "seed": seed,
-                        "objective": "log_loss (data_oob)",
+                        "objective": objective,
                         "fraction": frac,
                         "removed": name,
-                        "predicted": dob.scores[removed].sum() * (n - 1) / (n - k),
-                        "refit": refit.member_baseline[0] - dob.member_baseline[0],
-                        "test_log_loss": log_loss(y_te, p) - base_te[0],
-                        "test_accuracy": accuracy_score(y_te, p.argmax(axis=1)) - base_te[1],
+                        "predicted": scores[objective][rows_removed].sum(),
                     }
-                )
-            for valuation, result in fair.items():
-                sets = [("lowest", np.argsort(result.scores)[:k], None)]
-                sets += [("random", r, m) for r, m in zip(random_sets, random_models, strict=True)]
-                for name, removed, model in sets:
-                    model = fit(np.setdiff1d(everything, removed)) if model is None else model
-                    rows.append(
-                        {
-                            "seed": seed,
-                            "objective": f"equalized_odds ({valuation})",
-                            "fraction": frac,
-                            "removed": name,
-                            "predicted": result.scores[removed].sum(),
-                            "refit": val_ctx.values(model.predict_proba(X_val))[0] - base_val_eod,
-                            "test_eod": test_ctx.values(model.predict_proba(X_te))[0]
-                            - base_te_eod,
-                        }
-                    )
+                    if objective.startswith("log_loss"):
+                        row.update(
+                            refit=change[0], test_log_loss=change[1], test_accuracy=change[2]
+                        )
+                    else:
+                        row.update(refit=change[3], test_eod=change[4])
+                    rows.append(row)
         for valuation, result in fair.items():
             deciles = np.array_split(np.argsort(result.scores), 10)
             predicted = [result.scores[d].sum() for d in deciles]
-            refit = [
-                val_ctx.values(fit(np.setdiff1d(everything, d)).predict_proba(X_val))[0]
-                - base_val_eod
-                for d in deciles
-            ]
+            refit = [measure(np.setdiff1d(everything, d))[3] - base[3] for d in deciles]
             ranks.append((seed, valuation, spearmanr(predicted, refit)[0], refit))
         print(f"seed {seed} done", flush=True)
 
