@@ -9,8 +9,9 @@ refits share one estimator between threads, and results differed between runs by
 
 Results must be *identical* (``assert_array_equal``) to the serial run: loky, threading and a
 real dask ``LocalCluster``, ``n_jobs`` 1 and 2, integer seeds and ``RandomState`` instances, for
-Data Shapley, leave-one-out with estimator refits and minimal forcing subsets.
-``InfluentialPointRemover`` has no ``n_jobs`` and is not covered here.
+Data Shapley, leave-one-out with estimator refits, minimal forcing subsets, and stochastic
+greedy selection with its gamma sweep. ``InfluentialPointRemover`` has no ``n_jobs``; its seed
+rule is tested in ``tests/_mitigation/test_remover_seed.py``.
 """
 
 import functools
@@ -27,7 +28,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fairlearn_divine import minimal_forcing_subsets, training_point_importance
+from fairlearn_divine import (
+    minimal_forcing_subsets,
+    select_diverse,
+    tradeoff_curve,
+    training_point_importance,
+)
 from fairlearn_divine._core.parallel import run_seed, task_rng, task_seeds
 
 BACKENDS = ["loky", "threading", "dask"]
@@ -239,6 +245,77 @@ def test_forcing_subsets_identical_on_every_backend(backend):
         assert_array_equal(a.indices, b.indices)
         assert a.flipped == b.flipped and a.verified == b.verified
         assert_array_equal(a.final_proba, b.final_proba)
+
+
+# ---------------------------------------------------------------------------------------------
+# diverse selection: stochastic greedy and the gamma sweep
+
+
+@functools.cache
+def _selection_problem():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 4))
+    scores = X[:, 0] + 0.5 * rng.normal(size=300)
+    return scores, X
+
+
+SWEEP_GAMMAS = np.logspace(-3, 4, 12)
+
+
+def _sweep(kind, n_jobs, diversity):
+    scores, X = _selection_problem()
+    return tradeoff_curve(
+        scores,
+        X,
+        8,
+        diversity=diversity,
+        strategy="stochastic",
+        epsilon=0.1,
+        gammas=SWEEP_GAMMAS,
+        random_state=_random_state(kind),
+        n_jobs=n_jobs,
+    )
+
+
+@functools.cache
+def _sweep_serial(kind, diversity):
+    return _sweep(kind, 1, diversity)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+@pytest.mark.parametrize("kind", ["int", "RandomState"])
+@pytest.mark.parametrize("diversity", ["sum_redundancy", "facility_location"])
+def test_stochastic_gamma_sweep_identical_on_every_backend(backend, kind, diversity):
+    serial = _sweep_serial(kind, diversity)
+    with backend():
+        parallel = _sweep(kind, 2, diversity)
+    for key in ("gammas", "influence", "diversity", "mean_pairwise_distance"):
+        assert_array_equal(parallel[key], serial[key], err_msg=key)
+    for a, b in zip(parallel.indices, serial.indices, strict=True):
+        assert_array_equal(a, b)
+        assert len(np.unique(a)) == 8
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+@pytest.mark.parametrize("kind", ["int", "RandomState"])
+def test_select_diverse_sweep_identical_on_every_backend(backend, kind):
+    scores, X = _selection_problem()
+    kw = {"strategy": "stochastic", "epsilon": 0.1, "gammas": SWEEP_GAMMAS}
+    serial = select_diverse(scores, X, 8, random_state=_random_state(kind), **kw)
+    with backend():
+        parallel = select_diverse(scores, X, 8, random_state=_random_state(kind), n_jobs=2, **kw)
+    assert_array_equal(parallel.indices, serial.indices)
+    assert parallel.gamma == serial.gamma
+
+
+def test_stochastic_greedy_random_state_instance_equals_its_seed_drawn_once():
+    """A RandomState is drawn from once: it gives what the integer it draws gives."""
+    scores, X = _selection_problem()
+    kw = {"strategy": "stochastic", "epsilon": 0.1, "gamma": 1.0}
+    seed = run_seed(np.random.RandomState(9))
+    a = select_diverse(scores, X, 8, random_state=np.random.RandomState(9), **kw)
+    b = select_diverse(scores, X, 8, random_state=seed, **kw)
+    assert_array_equal(a.indices, b.indices)
 
 
 def _warning_state():
