@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from fairlearn_divine import training_point_importance
+from fairlearn_divine import ApproximationWarning, training_point_importance
 from fairlearn_divine._importance._oob import _BaggedMembers
 from fairlearn_divine._objectives import EvalContext, resolve_objective
 
@@ -160,6 +160,9 @@ def _oob_minus_all(values, oob):
     return np.array([values[oob[:, i]].mean() for i in range(oob.shape[1])]) - values.mean()
 
 
+@pytest.mark.filterwarnings(
+    "ignore:The .* scores of objective:fairlearn_divine.ApproximationWarning"
+)
 def test_member_difference_equals_a_loop_with_fairlearn(fair_split):
     forest, X_tr, y_tr, X_ev, y_ev, sf_ev, oob = fair_split
     values = np.array(
@@ -214,6 +217,9 @@ def test_member_difference_equals_a_loop_with_fairlearn(fair_split):
         )
 
 
+@pytest.mark.filterwarnings(
+    "ignore:The .* scores of objective:fairlearn_divine.ApproximationWarning"
+)
 def test_ensemble_linear_equals_a_loop(fair_split):
     forest, X_tr, y_tr, X_ev, y_ev, sf_ev, oob = fair_split
     objective = resolve_objective("equalized_odds")
@@ -245,6 +251,9 @@ def test_ensemble_linear_equals_a_loop(fair_split):
     )
 
 
+@pytest.mark.filterwarnings(
+    "ignore:The .* scores of objective:fairlearn_divine.ApproximationWarning"
+)
 def test_pipeline_on_a_dataframe_with_categoricals_and_nan():
     rng = np.random.RandomState(0)
     n = 240
@@ -425,3 +434,20 @@ def test_points_never_out_of_bag_are_nan_with_a_warning(data):
     in_all = result.n_out_of_bag == 0
     assert in_all.any() and np.all(np.isnan(result.scores[in_all]))
     assert np.all(np.isfinite(result.scores[~in_all]))
+
+
+def test_scores_within_noise_warn(fair_split):
+    forest, X_tr, y_tr, X_ev, y_ev, sf_ev, _ = fair_split
+    rng = np.random.RandomState(0)
+    y_noise = rng.permutation(y_ev)  # an objective no training point can move systematically
+    with pytest.warns(ApproximationWarning, match="within noise.*2 standard errors"):
+        training_point_importance(
+            forest,
+            X_tr,
+            y_tr,
+            method="data_oob",
+            objective="equalized_odds",
+            X_eval=X_ev,
+            y_eval=y_noise,
+            sensitive_features_eval=sf_ev,
+        )
