@@ -417,7 +417,8 @@ def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
             stacklevel=3,
         )
     for k in diff:
-        z = np.abs(scores[k]) / stderr[k]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.abs(scores[k]) / stderr[k]
         z = z[np.isfinite(z)]
         if len(z) >= 20 and np.mean(z > 2) < 1.5 * _CHANCE_ABOVE_2:
             warnings.warn(
