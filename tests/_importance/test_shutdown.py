@@ -109,6 +109,14 @@ X, y, Xe, ye = data["X"], data["y"], data["Xe"], data["ye"]
 if sys.argv[2] == "loo":  # a Pipeline: refits through EstimatorRefitter, slow enough to stop
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     training_point_importance(model, X, y, method="loo", n_jobs=2, progress=False)
+elif sys.argv[2] == "idle":  # a finished parallel call, then idle: loky keeps its workers
+    import time
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    training_point_importance(
+        model, X, y, method="loo", indices=np.arange(8), n_jobs=2, progress=False
+    )
+    print("done", flush=True)
+    time.sleep(600)
 else:
     model = LogisticRegression().fit(X, y)
     training_point_importance(
@@ -119,14 +127,14 @@ else:
 """
 
 
-def _start(tmp_path, X, y, Xe, ye, *args):
+def _start(tmp_path, X, y, Xe, ye, *args, stdout=subprocess.DEVNULL):
     data = tmp_path / "data.npz"
     np.savez(data, X=X, y=y, Xe=Xe, ye=ye)
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(_SCRIPT))
     return subprocess.Popen(
         [sys.executable, str(script), str(data), *map(str, args)],
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.PIPE,
     )
 
@@ -199,6 +207,25 @@ def test_sigterm_mid_loo_stops_workers(tmp_path):
 
     stderr = _interrupt_and_check(proc, signal.SIGTERM, ready, time.monotonic() + 60)
     _expected_exit(proc, signal.SIGTERM, stderr)
+
+
+def test_sigterm_between_calls_leaves_no_idle_worker(tmp_path):
+    """After a parallel call loky keeps its workers for reuse; SIGTERM's default action then
+    kills the parent outside our signal handlers, and the workers must end with it."""
+    X, y = make_gaussian_classification(60, 3, 2, random_state=4)
+    proc = _start(tmp_path, X, y, X[:5], y[:5], "idle", stdout=subprocess.PIPE)
+    done = {}
+
+    def ready():  # the call has returned and the process sleeps
+        if not done and proc.stdout.readline().strip() == b"done":
+            done["yes"] = True
+        return bool(done)
+
+    try:
+        stderr = _interrupt_and_check(proc, signal.SIGTERM, ready, time.monotonic() + 60)
+    finally:
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGTERM, stderr[-2000:]  # the default action
 
 
 def test_handlers_are_restored_after_the_call():
