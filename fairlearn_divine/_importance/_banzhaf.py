@@ -55,11 +55,12 @@ One seed is drawn up front from ``random_state`` (the package's rule,
 0.5``, so a given ``random_state`` gives the same result for any ``n_jobs`` and joblib backend
 (loky, threading, dask.distributed; except when ``max_time`` stops the run), and a run resumed
 from its ``checkpoint`` equals an uninterrupted one. Subsets are taken in rounds of 16, in
-order; after each round sampling stops when
-``max(stderr) <= convergence_tolerance * max(|scores|)`` for every objective (after
-``min_samples``), or at ``n_samples`` or ``max_time``. SIGINT or SIGTERM stop a run cleanly
-(``KeyboardInterrupt`` / ``SystemExit``, worker processes killed); the checkpoint then holds
-every round finished before the signal.
+order (in parallel, a batch of whole rounds at a time, grown until a task takes about half a
+second: a parallel call costs tens of milliseconds, one refit may cost one); after each round
+sampling stops when ``max(stderr) <= convergence_tolerance * max(|scores|)`` for every
+objective (after ``min_samples``), or at ``n_samples`` or ``max_time``. SIGINT or SIGTERM
+stop a run cleanly (``KeyboardInterrupt`` / ``SystemExit``, worker processes killed); the
+checkpoint then holds every round finished before the signal.
 
 Checkpoints
 -----------
@@ -204,8 +205,9 @@ def data_banzhaf(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
         DifferentiableModel), else the estimator's own ``fit``.
 
     ``info``: ``scores_stderr`` (m, n), ``n_samples``, ``converged``, ``seed``, ``n_refits``
-    (estimator fits, the full-data one included; subsets predicted by a constant are not
-    refits) and ``refit_solver``. Scores follow the package's sign: positive = the point helps.
+    (fits made, the full-data one included; an empty or one-class subset is predicted by a
+    constant without a fit) and ``refit_solver``. Scores follow the package's sign: positive =
+    the point helps.
     """
     n_samples = options.pop("n_samples", 2000)
     min_samples = options.pop("min_samples", 50)
