@@ -523,3 +523,58 @@ def test_unseeded_random_refits_warn():
     model = RandomForestClassifier(n_estimators=3).fit(X, y)
     with pytest.warns(ApproximationWarning, match="data_banzhaf"):
         _banzhaf(model, X, y, Xe, ye, n_samples=16, random_state=0)
+
+
+_SCRIPT = """
+import sys
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from fairlearn_divine import training_point_importance
+
+data = np.load(sys.argv[1])
+X, y, Xe, ye = data["X"], data["y"], data["Xe"], data["ye"]
+training_point_importance(
+    LogisticRegression().fit(X, y), X, y, X_eval=Xe, y_eval=ye, method="data_banzhaf",
+    n_samples=10**7, convergence_tolerance=0.0, random_state=7, progress=False, n_jobs=2,
+    checkpoint=sys.argv[2],
+)
+"""
+
+
+def test_sigterm_mid_run_exits_cleanly_and_the_checkpoint_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    X, y, Xe, ye = _problem(16, seed=17)
+    data, script, path = tmp_path / "data.npz", tmp_path / "run.py", tmp_path / "banzhaf.npz"
+    np.savez(data, X=X, y=y, Xe=Xe, ye=ye)
+    script.write_text(_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(data), str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None and path.exists(), "the run did not get going"
+        proc.send_signal(signal.SIGTERM)
+        stderr = proc.communicate(timeout=60)[1].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]  # SystemExit(143)
+    with np.load(path, allow_pickle=False) as npz:
+        done = int(npz["done"])
+    assert done > 0 and done % 16 == 0  # whole rounds
+    model = LogisticRegression().fit(X, y)
+    kw = dict(n_samples=done + 32, convergence_tolerance=0.0)
+    resumed = _banzhaf(model, X, y, Xe, ye, checkpoint=path, **kw)
+    straight = _banzhaf(model, X, y, Xe, ye, random_state=7, **kw)
+    assert resumed.seed == 7
+    assert_array_equal(resumed.scores, straight.scores)
+    assert_array_equal(resumed.scores_stderr, straight.scores_stderr)
