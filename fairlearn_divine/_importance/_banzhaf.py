@@ -60,7 +60,7 @@ second: a parallel call costs tens of milliseconds, one refit may cost one); aft
 sampling stops when ``max(stderr) <= convergence_tolerance * max(|scores|)`` for every
 objective (after ``min_samples``), or at ``n_samples`` or ``max_time``. SIGINT or SIGTERM
 stop a run cleanly (``KeyboardInterrupt`` / ``SystemExit``, worker processes killed); the
-checkpoint then holds every round finished before the signal.
+checkpoint, saved after every batch, then holds every batch finished before the signal.
 
 Checkpoints
 -----------
@@ -136,13 +136,13 @@ def _subset_cost(rows, fitter, start, y_idx, w, ctx, f_empty):
 
 
 def _subsets(ks, seed, n, fitter, start, y_idx, w, ctx, f_empty):
-    """Subsets ks: their masks, their costs (n_objectives,) and whether each was refitted."""
+    """Subsets ks: their costs (n_objectives,) and whether each was refitted (the caller
+    draws the masks again: a task returns O(n_objectives) numbers per subset, not O(n))."""
     out = []
     for k in ks:
-        mask = _subset_mask(seed, k, n)
-        rows = np.flatnonzero(mask)
+        rows = np.flatnonzero(_subset_mask(seed, k, n))
         values, refitted = _subset_cost(rows, fitter, start, y_idx, w, ctx, f_empty)
-        out.append((mask, np.asarray(values, dtype=float), refitted))
+        out.append((np.asarray(values, dtype=float), refitted))
     return out
 
 
@@ -199,7 +199,7 @@ def data_banzhaf(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     max_time : float, optional
         Seconds after which sampling stops (checked between rounds of 16 subsets).
     checkpoint : str or os.PathLike, optional
-        File the running sums are saved to after every round and resumed from.
+        File the running sums are saved to after every batch of rounds and resumed from.
     refit_solver : {"auto", "newton", "estimator"}, default="auto"
         ``"auto"``: exact Newton refits for a bare ``LogisticRegression`` (and a
         DifferentiableModel), else the estimator's own ``fit``.
@@ -315,7 +315,7 @@ def data_banzhaf(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     def out_of_time():
         return max_time is not None and time.perf_counter() - clock >= max_time
 
-    # SIGINT/SIGTERM: workers stopped, the checkpoint holds every finished round
+    # SIGINT/SIGTERM: workers stopped, the checkpoint holds every finished batch
     with stop_workers_on_interrupt(), contextlib.closing(bar):
         while done < n_samples and not converged and not out_of_time():
             batch = _ROUND * rounds_per_task * n_workers
@@ -329,7 +329,8 @@ def data_banzhaf(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
             results = [r for part in parts for r in part]
             for begin in range(0, len(results), _ROUND):
                 batch_round = results[begin : begin + _ROUND]
-                for mask, values, refitted in batch_round:  # in subset order
+                for values, refitted in batch_round:  # in subset order
+                    mask = _subset_mask(seed, done, n)
                     d = values - f_full
                     total[:-1, :m][mask] += d
                     total_sq[:-1, :m][mask] += d**2
@@ -338,19 +339,8 @@ def data_banzhaf(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
                     total[-1] += np.append(d, 1.0)
                     total_sq[-1] += np.append(d**2, 1.0)
                     n_refits += int(refitted)
-                done += len(batch_round)
+                    done += 1
                 bar.update(len(batch_round))
-                if checkpoint is not None:
-                    save_checkpoint(
-                        checkpoint,
-                        signature,
-                        seed,
-                        total,
-                        total_sq,
-                        done,
-                        n_refits,
-                        fmt=CHECKPOINT_FORMAT,
-                    )
                 scores, stderr = _estimates(total, total_sq)
                 if done >= min_samples and np.all(
                     stderr.max(axis=0) <= convergence_tolerance * np.abs(scores).max(axis=0)
@@ -359,6 +349,17 @@ def data_banzhaf(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
                     break
                 if out_of_time():
                     break
+            if checkpoint is not None:  # once per batch: every round it took
+                save_checkpoint(
+                    checkpoint,
+                    signature,
+                    seed,
+                    total,
+                    total_sq,
+                    done,
+                    n_refits,
+                    fmt=CHECKPOINT_FORMAT,
+                )
     scores, stderr = _estimates(total, total_sq)
     info = {
         "scores_stderr": stderr.T,
