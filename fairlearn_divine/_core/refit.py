@@ -416,6 +416,18 @@ class EstimatorRefitter:
             self.n_unconverged += 1
         return model
 
+    def start_from(self, coef, intercept, classes):
+        """A ``warm_from`` start for :meth:`fit`: an unfitted copy of the refit template whose
+        final step holds ``coef``, ``intercept`` and ``classes`` (e.g. an optimum computed
+        another way). Only meaningful when :attr:`warm`; the refit from it is checked as any
+        warm refit (see the module docstring)."""
+        model = clone(self._template)
+        final = final_step(model)
+        final.coef_ = np.array(coef, dtype=float, copy=True)
+        final.intercept_ = np.array(intercept, dtype=float, copy=True)
+        final.classes_ = np.asarray(classes)
+        return model
+
     def fit_without(self, drop, **kwargs):
         """The estimator refitted without the rows ``drop`` (positions)."""
         keep = np.ones(self.n, dtype=bool)

@@ -47,15 +47,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
-from .._core.parallel import catch_warnings_locked, parallel_map, progress_bar
-from .._core.refit import (
-    EstimatorRefitter,
-    SingleClassRefitError,
-    predict_proba_aligned,
-    single_class_error,
-)
+from .._core.parallel import parallel_map, progress_bar
+from .._core.refit import SingleClassRefitError
 from .._core.results import Result, row_index
 from .._core.validation import (
     as_row,
@@ -69,15 +63,11 @@ from .._core.validation import (
     final_step,
     n_rows,
 )
-from .._models import (
-    NewtonRefitter,
-    is_differentiable_model,
-    make_view,
-    newton_refit_supported,
-)
+from .._models import is_differentiable_model, make_view, newton_refit_supported
 from .._warnings import ApproximationWarning
 from ._state import RemainingObjective
 from ._step import CvxpyStep, closed_form_step
+from ._verify import Verifier
 
 __all__ = ["ForcingSubset", "minimal_forcing_subset", "minimal_forcing_subsets"]
 
@@ -157,71 +147,15 @@ class ForcingSubset(Result):
         )
 
 
-class _Verifier:
-    """Refits without the removed rows and the prediction at x after them.
-
-    A bare ``LogisticRegression`` or a DifferentiableModel is refitted by exact Newton
-    iterations on its objective (warm-started from the last refit); any other estimator by the
-    package's refit helper (``clone(estimator).fit`` on the kept rows).
-    """
-
-    def __init__(self, estimator, X, y, sample_weight, view, x_row):
-        self.estimator, self.X, self.y, self.sample_weight = estimator, X, y, sample_weight
-        self.x_row = x_row
-        self.classes = view.classes_
-        self.n_classes = len(np.unique(np.asarray(y)))
-        self.n_refits = 0
-        self.newton = newton_refit_supported(estimator)
-        if self.newton:
-            self.refitter = NewtonRefitter(view, tol=1e-10)
-            self.zx = view.transform(x_row)
-            self.theta = view.params
-        else:
-            self.refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight)
-            self.model = None
-
-    def refit(self, keep):
-        """Refit without the removed rows.
-
-        Returns the probabilities at x and ``restart``: a function giving the (view, x in its
-        feature space, parameters) to continue the search from (built only when asked for).
-        """
-        if not is_differentiable_model(self.estimator):
-            # scikit-learn refuses a single class; Newton iterations would diverge on it
-            error = single_class_error(self.estimator, np.asarray(self.y)[keep], self.n_classes)
-            if error is not None:
-                raise error
-        self.n_refits += 1
-        if self.newton:
-            theta = self.refitter.solve(np.flatnonzero(keep), self.theta)
-            self.theta = theta
-            view = self.refitter.view
-            proba = view.predict_proba_features(self.zx, theta)[0]
-            return proba, lambda: (view, self.zx, theta)
-        with catch_warnings_locked():  # searches may run in threads
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = self.refitter.fit(keep, warm_from=self.model)
-        self.model = model
-        proba = predict_proba_aligned(model, self.x_row, self.classes)[0]
-
-        def restart(model=model):
-            view = make_view(
-                model, self.X, self.y, sample_weight=self.sample_weight, check_fit=False
-            )
-            return view, view.transform(self.x_row), None  # a refitted pipeline maps x anew
-
-        return proba, restart
-
-
 class _Search:
     """The state of one search: phases below share it instead of passing messages."""
 
-    def __init__(self, view, zx, c0, c1, n, step_fn, epsilon, delta, max_size, bar):
-        self.view, self.zx = view, zx
+    def __init__(self, objective, zx, c0, c1, step_fn, epsilon, delta, max_size, bar):
+        self.view, self.zx = objective.view, zx
         self.c0, self.c1 = c0, c1
         self.step_fn, self.epsilon, self.delta, self.max_size = step_fn, epsilon, delta, max_size
-        self.keep = np.ones(n, dtype=bool)
-        self.objective = RemainingObjective(view, self.keep)
+        self.objective = objective
+        self.keep = objective.keep.copy()
         self.selected = []
         self.trace = []
         self.bar = bar
@@ -268,22 +202,23 @@ class _Search:
             if update == "newton":
                 obj.remove(i)
             else:
-                _, restart = verifier.refit(self.keep)
-                self.restart(*restart())
+                self.restart(*verifier.refit(self.keep).restart())
         return _MAX_SIZE
 
-    def trim(self, verifier, proba):
-        """Make S prefix-minimal: drop the last point while the shorter prefix flips too."""
+    def trim(self, verifier, refit):
+        """Make S prefix-minimal: drop the last point while the shorter prefix flips too.
+
+        Returns the refit without the final S."""
         while len(self.selected) > 1:
             shorter = np.ones(len(self.keep), dtype=bool)
             shorter[self.selected[:-1]] = False
-            candidate, _ = verifier.refit(shorter)
-            if int(np.argmax(candidate)) == self.c0:
+            candidate = verifier.refit(shorter)
+            if int(np.argmax(candidate.proba)) == self.c0:
                 break
             self.selected.pop()
             self.keep = shorter
-            proba = candidate
-        return proba
+            refit = candidate
+        return refit
 
     def model_proba(self):
         return self.view.predict_proba_features(self.zx, self.objective.theta)[0]
@@ -310,23 +245,8 @@ def _warn_if_not_optimal(estimator, view):
         "near the decision boundary the estimator's tolerance can decide a flip: fit with a "
         "smaller tol (e.g. tol=1e-8) for subsets that hold.",
         ApproximationWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
-
-
-def _estimator_check(estimator, X, y, sample_weight, keep, x_row, classes, verifier):
-    """Probabilities at x from the estimator's own fit without the subset (its own settings).
-
-    Only needed where verification used exact Newton refits of a scikit-learn estimator.
-    """
-    if not verifier.newton or is_differentiable_model(estimator):
-        return None
-    refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight, warm_start=False)
-    with catch_warnings_locked():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = refitter.fit(keep)
-    verifier.n_refits += 1
-    return predict_proba_aligned(model, x_row, classes)[0]
 
 
 def _warn_tolerance(estimator, exact, own, c0, c1):
@@ -337,7 +257,7 @@ def _warn_tolerance(estimator, exact, own, c0, c1):
         f"optimum flips it (p={exact[c1]:.4f} for the target class): the estimator's tolerance "
         "is too loose for this flip. Fit with a smaller tol, or ask for a margin (epsilon).",
         ApproximationWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 
@@ -347,34 +267,50 @@ def _check_options(update, epsilon, delta):
     return check_real(epsilon, "epsilon", minimum=0), check_real(delta, "delta", minimum=0)
 
 
-def _inputs(estimator, X, y, x, sample_weight):
-    """Validated training data, the view, x as a row and in the view's feature space."""
-    if is_differentiable_model(estimator):
-        view = estimator
-        n = len(view.y_)
-        if X is None:
-            X = view.X_
-        if y is None:
-            y = view.classes_[view.y_]
-        x_row = x if np.ndim(x) == 2 or hasattr(x, "iloc") else np.asarray(x)[None, :]
-        if not newton_refit_supported(view):
-            raise TypeError(
-                f"minimal_forcing_subset on {type(view).__name__} needs objective_value() (its "
-                "verification is an exact Newton refit of the model's objective)."
-            )
-        return X, np.asarray(y), n, sample_weight, view, x_row
-    X = check_X(X, "X")
-    check_feature_names(estimator, X, "X")
-    y = check_y(y, "y")
-    n = n_rows(X)
-    if n != len(y):
-        raise ValueError(f"X has {n} rows but y has {len(y)} entries.")
-    sample_weight = check_sample_weight(sample_weight, n)
-    if hasattr(x, "iloc"):  # a DataFrame or Series carries names: check them as given
-        check_feature_names(estimator, x, "x")
-    x_row = as_row(x, X)
-    view = make_view(estimator, X, y, sample_weight=sample_weight)
-    return X, y, n, sample_weight, view, x_row
+class _Problem:
+    """What the searches for every test point share: the validated training data, the view,
+    and the objective at the fit with its factorised Hessian (computed once, copied per
+    point)."""
+
+    def __init__(self, estimator, X, y, sample_weight):
+        self.estimator = estimator
+        self.view = self.objective = None
+        if is_differentiable_model(estimator):
+            view = estimator
+            if not newton_refit_supported(view):
+                raise TypeError(
+                    f"minimal_forcing_subset on {type(view).__name__} needs objective_value() "
+                    "(its verification is an exact Newton refit of the model's objective)."
+                )
+            self.X = view.X_ if X is None else X
+            self.y = np.asarray(view.classes_[view.y_] if y is None else y)
+            self.n, self.sample_weight, self.view = len(view.y_), sample_weight, view
+            return
+        X = check_X(X, "X")
+        check_feature_names(estimator, X, "X")
+        y = check_y(y, "y")
+        n = n_rows(X)
+        if n != len(y):
+            raise ValueError(f"X has {n} rows but y has {len(y)} entries.")
+        self.X, self.y, self.n = X, y, n
+        self.sample_weight = check_sample_weight(sample_weight, n)
+
+    def row(self, x):
+        """The test point as one row of raw input (validated)."""
+        if is_differentiable_model(self.estimator):
+            return x if np.ndim(x) == 2 or hasattr(x, "iloc") else np.asarray(x)[None, :]
+        if hasattr(x, "iloc"):  # a DataFrame or Series carries names: check them as given
+            check_feature_names(self.estimator, x, "x")
+        return as_row(x, self.X)
+
+    def prepare(self):
+        """The view, the optimality check and the factorised objective at the fit (once)."""
+        if self.view is None:
+            self.view = make_view(self.estimator, self.X, self.y, sample_weight=self.sample_weight)
+        if self.objective is None:
+            _warn_if_not_optimal(self.estimator, self.view)
+            self.objective = RemainingObjective(self.view, np.ones(self.n, dtype=bool))
+        return self
 
 
 def minimal_forcing_subset(
@@ -442,12 +378,36 @@ def minimal_forcing_subset(
     >>> result.flipped
     True
     """
+    settings = _settings(update, epsilon, delta, max_size, solver, verify)
+    problem = _Problem(estimator, X, y, sample_weight)
+    x_row = problem.row(x)
+    settings = _with_max_size(settings, problem.n)
+    return _search_point(problem.prepare(), x_row, progress=progress, **settings)
+
+
+def _settings(update="newton", epsilon=1e-3, delta=0.0, max_size=None, solver=None, verify=True):
+    """The validated options of one search (the keywords of minimal_forcing_subset)."""
     epsilon, delta = _check_options(update, epsilon, delta)
-    X, y, n, sample_weight, view, x_row = _inputs(estimator, X, y, x, sample_weight)
-    if max_size is None:
-        max_size = n - 1
-    max_size = check_positive_int(max_size, "max_size")
-    _warn_if_not_optimal(estimator, view)
+    if not isinstance(verify, bool | np.bool_):
+        raise TypeError(f"verify must be True or False, got {verify!r}.")
+    return {
+        "update": update,
+        "epsilon": epsilon,
+        "delta": delta,
+        "max_size": max_size,
+        "solver": solver,
+        "verify": verify,
+    }
+
+
+def _with_max_size(settings, n):
+    max_size = n - 1 if settings["max_size"] is None else settings["max_size"]
+    return {**settings, "max_size": check_positive_int(max_size, "max_size")}
+
+
+def _search_point(problem, x_row, *, update, epsilon, delta, max_size, solver, verify, progress):
+    """The search for one test point (phases 1-3 of the module docstring)."""
+    estimator, X, n, view = problem.estimator, problem.X, problem.n, problem.view
     zx = view.transform(x_row)
     classes = view.classes_
     proba = view.predict_proba_features(zx)[0]
@@ -455,8 +415,9 @@ def minimal_forcing_subset(
     c0, c1 = int(order[0]), int(order[1])
     step_fn = closed_form_step if solver is None else CvxpyStep(view.n_params, solver)
     bar = progress_bar(progress, max_size, "forcing subsets", auto_min=0)
-    search = _Search(view, zx, c0, c1, n, step_fn, epsilon, delta, max_size, bar)
-    verifier = _Verifier(estimator, X, y, sample_weight, view, x_row)
+    objective = problem.objective.copy()  # the factorised Hessian at the fit, shared
+    search = _Search(objective, zx, c0, c1, step_fn, epsilon, delta, max_size, bar)
+    verifier = Verifier(estimator, X, problem.y, problem.sample_weight, view, x_row)
     flipped = verified = False
     estimator_proba = None
     reason = None
@@ -478,15 +439,15 @@ def minimal_forcing_subset(
             if not search.selected:
                 reason = "already"
                 break
-            # verification by refit (phase 2)
-            last_proba, restart = verifier.refit(search.keep)
+            # verification by refit (phase 2), warm-started from the search's parameters
+            refit = verifier.refit(search.keep, start=search.objective.theta)
+            last_proba = refit.proba
             if int(np.argmax(last_proba)) != c0:
                 flipped = verified = True
-                last_proba = search.trim(verifier, last_proba)  # phase 3
+                refit = search.trim(verifier, refit)  # phase 3
+                last_proba = refit.proba
                 reason = "flipped"
-                estimator_proba = _estimator_check(
-                    estimator, X, y, sample_weight, search.keep, x_row, classes, verifier
-                )
+                estimator_proba = verifier.own_fit(search.keep, refit.solution)
                 if estimator_proba is not None and int(np.argmax(estimator_proba)) == c0:
                     flipped = False
                     reason = "estimator_disagrees"
@@ -495,7 +456,7 @@ def minimal_forcing_subset(
             if len(search.selected) >= max_size:
                 reason = _MAX_SIZE
                 break
-            search.restart(*restart())  # continue from the refit
+            search.restart(*refit.restart())  # continue from the refit
     except SingleClassRefitError:
         # the subset (or the search's next pick) takes every remaining row of a class: no
         # refit can check the flip (documented: flipped=False, verified=False)
@@ -572,14 +533,25 @@ def minimal_forcing_subsets(estimator, X, y, X_points, *, n_jobs=None, progress=
         if points.ndim != 2:
             raise ValueError(f"X_points must be 2-D, got an array of shape {points.shape}.")
         rows = list(points)
+        if points.dtype.kind in "fiub" and not np.all(np.isfinite(points)):
+            bad = np.flatnonzero(~np.all(np.isfinite(points), axis=1))[:5].tolist()
+            raise ValueError(f"X_points contains NaN or infinity (in rows {bad}).")
     if X is not None:
         check_feature_names(estimator, check_X(X, "X"), "X")
     check_feature_names(estimator, points, "X_points")
 
+    sample_weight = options.pop("sample_weight", None)
+    settings = _settings(**options)
+    # validated data, view, optimality check and the factorised Hessian at the fit: once for
+    # every point (each search starts from a copy of the same objective)
+    problem = _Problem(estimator, X, y, sample_weight)
+    settings = _with_max_size(settings, problem.n)
+    problem.prepare()
+
     def run(idx):
         with feature_names_checked():  # checked above, under the names the caller used
             return [
-                minimal_forcing_subset(estimator, X, y, rows[j], progress=False, **options)
+                _search_point(problem, problem.row(rows[j]), progress=False, **settings)
                 for j in idx
             ]
 

@@ -34,7 +34,18 @@ class RemainingObjective:
         self.keep = np.array(keep, dtype=bool, copy=True)
         self.theta = view.params if theta is None else np.array(theta, dtype=float, copy=True)
         self.c = view.objective_weights_ * self.keep
+        self._gradient = None  # (theta, gradient of the current objective there)
         self._refresh()
+
+    def copy(self):
+        """An independent copy (the Hessian and weights copied, the Cholesky factor shared:
+        it is replaced, never changed in place): searches from the same start share one
+        factorisation of the Hessian instead of recomputing it."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        for name in ("keep", "theta", "c", "H", "H_theta"):
+            setattr(new, name, getattr(self, name).copy())
+        return new
 
     def _refresh(self):
         self.H = np.array(self.view.hessian(self.theta, self.c), dtype=float)
@@ -42,7 +53,14 @@ class RemainingObjective:
         self.chol = cholesky_with_null_space(self.H, self.view.null_space(), warn_stacklevel=5)
 
     def objective_gradient(self, theta):
-        return self.view.objective_gradient(theta, self.c)
+        """Gradient of the current objective at ``theta`` (the last one is remembered: the
+        search asks for it at the parameters the update just checked)."""
+        last = self._gradient
+        if last is not None and last[0] is theta:
+            return last[1]
+        g = self.view.objective_gradient(theta, self.c)
+        self._gradient = (theta, g)
+        return g
 
     def losses(self, theta):
         """Per-sample losses :math:`l_i(\\theta)` on the training data."""
@@ -63,6 +81,7 @@ class RemainingObjective:
         """
         view = self.view
         c_i = self.c[i]
+        self._gradient = None  # the objective changes
         self.c[i] = 0.0
         self.keep[i] = False
         curvature = self._curvature(i)

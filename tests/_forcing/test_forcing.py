@@ -666,7 +666,9 @@ def test_flip_is_confirmed_by_the_estimators_own_fit():
     keep = np.ones(len(y), dtype=bool)
     keep[result.indices] = False
     own = clone(model).fit(X[keep], y[keep]).predict_proba(X[3:4])[0]
-    np.testing.assert_allclose(result.estimator_proba, own, rtol=1e-9, atol=1e-12)
+    # the own fit is warm-started from the exact (Newton) optimum without S, so it agrees with
+    # a cold clone().fit to lbfgs's tolerance (tol=1e-10: about 6e-10 here), not further
+    np.testing.assert_allclose(result.estimator_proba, own, rtol=1e-8, atol=1e-12)
     assert np.argmax(own) != np.argmax(model.predict_proba(X[3:4])[0])
 
 
