@@ -6,6 +6,7 @@ import inspect
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from fairlearn.metrics import equalized_odds_difference
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification
@@ -478,3 +479,20 @@ def test_scores_within_noise_warn(fair_split):
             y_eval=y_noise,
             sensitive_features_eval=sf_ev,
         )
+
+
+def test_dataframe_sparse_string_labels_and_multiclass(data):
+    X, y, _ = data
+
+    def scores(X_fit, y_fit, **kwargs):
+        forest = RandomForestClassifier(n_estimators=40, random_state=0).fit(X_fit, y_fit)
+        return training_point_importance(forest, X_fit, y_fit, method="data_oob", **kwargs)
+
+    reference = scores(X, y).scores
+    frame = pd.DataFrame(X, columns=list("abcdef"))
+    np.testing.assert_allclose(scores(frame, y).scores, reference)
+    np.testing.assert_allclose(scores(sp.csr_matrix(X), y).scores, reference)
+    np.testing.assert_allclose(scores(X, np.array(["no", "yes"])[y]).scores, reference)
+    X3, y3 = make_classification(n_samples=200, n_informative=4, n_classes=3, random_state=0)
+    result = scores(X3, y3, objective=["log_loss", "zero_one_loss"])
+    assert result.scores.shape == (2, 200) and np.all(np.isfinite(result.scores))
