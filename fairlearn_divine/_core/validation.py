@@ -46,6 +46,7 @@ def check_X(X, argname):
     if hasattr(X, "params") and hasattr(X, "loss_gradients"):  # a DifferentiableModel
         raise TypeError(f"{argname} must be array-like, got a DifferentiableModel.")
     if hasattr(X, "iloc") or sp.issparse(X):
+        _check_2d_shape(X.shape, argname, type(X).__name__)
         if hasattr(X, "iloc"):
             num = X.select_dtypes(include="number")
             values = num.to_numpy(dtype=float)
@@ -57,11 +58,28 @@ def check_X(X, argname):
         )
         return X
     arr = np.asarray(X)
+    _check_2d_shape(arr.shape, argname, "array")
     if arr.dtype.kind in "fiub":
         return check_array(
             arr, dtype=np.float64, ensure_all_finite="allow-nan", input_name=argname
         )
     return check_array(arr, dtype=None, ensure_all_finite=False, input_name=argname)
+
+
+def _check_2d_shape(shape, argname, kind):
+    """A 2-D shape with at least one row and one column (else a ValueError naming argname)."""
+    if len(shape) != 2:
+        article = "an" if kind == "array" else "a"
+        raise ValueError(
+            f"{argname} must be 2-D (n_samples, n_features), got {article} {kind} of shape "
+            f"{shape}; reshape a single feature with .reshape(-1, 1) and a single sample with "
+            ".reshape(1, -1)."
+        )
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(
+            f"{argname} is empty: {shape[0]} rows and {shape[1]} columns (shape {shape}); at "
+            "least one row and one column are needed."
+        )
 
 
 def check_y(y, argname):
@@ -82,11 +100,23 @@ def check_sample_weight(sample_weight, n):
     """``None`` or a finite non-negative float array of shape ``(n,)``."""
     if sample_weight is None:
         return None
-    sw = np.asarray(sample_weight, dtype=float)
+    try:
+        sw = np.asarray(sample_weight, dtype=float)
+    except (TypeError, ValueError) as err:
+        shown = np.asarray(sample_weight, dtype=object).ravel()[:3].tolist()
+        raise ValueError(
+            f"sample_weight must be numeric, got {type(sample_weight).__name__} with values "
+            f"such as {shown!r} ({err})."
+        ) from err
     if sw.shape != (n,):
         raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}.")
     if not np.all(np.isfinite(sw)) or np.any(sw < 0):
-        raise ValueError("sample_weight must be finite and non-negative.")
+        bad = np.flatnonzero(~np.isfinite(sw) | (sw < 0))[:5].tolist()
+        raise ValueError(
+            f"sample_weight must be finite and non-negative (bad values at positions {bad})."
+        )
+    if not np.any(sw > 0):
+        raise ValueError("sample_weight is all zero: at least one point must have weight > 0.")
     return sw
 
 
@@ -437,6 +467,15 @@ def as_row(x, X, argname="x"):
             f"{argname} must have shape ({X.shape[1]},) or (1, {X.shape[1]}) to match X, got "
             f"{np.shape(x)}."
         )
+    if arr.dtype.kind not in "fiub" and getattr(X, "dtype", None) is not None:
+        if X.dtype.kind in "fiub":  # numeric training data: x must be numeric too
+            try:
+                arr = arr.astype(float)
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"{argname} must be numeric like X, got values such as "
+                    f"{arr.ravel()[:3].tolist()!r} ({err})."
+                ) from err
     if arr.dtype.kind in "fiub" and not np.all(np.isfinite(arr.astype(float))):
         raise ValueError(f"{argname} contains NaN or infinity.")
     return arr

@@ -134,9 +134,15 @@ def _check_training_X(X, n_features_in, argname="X", *, transformed=False):
             input_name=argname,
         )
     except ValueError as err:
+        where = "after the Pipeline's transformers" if transformed else "as given to the estimator"
+        if "could not convert" in str(err):  # strings or other objects the view cannot use
+            raise ValueError(
+                f"The features of {argname} {where} must be numeric for the model's "
+                f"differentiable view ({err}). Encode them inside the Pipeline (e.g. a "
+                "OneHotEncoder), or use a refit-based method (method='loo', 'data_shapley')."
+            ) from err
         if "NaN" not in str(err) and "infinity" not in str(err):
             raise
-        where = "after the Pipeline's transformers" if transformed else "as given to the estimator"
         raise ValueError(
             f"The features of {argname} {where} contain NaN or infinity, which the model's "
             "differentiable view cannot take. Handle missing values inside the Pipeline (e.g. "
