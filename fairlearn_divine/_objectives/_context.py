@@ -24,7 +24,13 @@ def resolve_sensitive_features(sensitive_features, X=None, *, argname="sensitive
     if sf is None:
         return None
     if isinstance(sf, dict):
-        return pd.DataFrame({k: np.asarray(v) for k, v in sf.items()})
+        columns = {k: np.asarray(v) for k, v in sf.items()}
+        lengths = {k: len(v) if v.ndim else 0 for k, v in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                f"{argname} is a dict whose columns have different lengths: {lengths!r}."
+            )
+        return pd.DataFrame(columns)
     names = None
     if isinstance(sf, str):
         names = [sf]
@@ -55,7 +61,7 @@ def encode_sensitive_features(sensitive_features, n_samples, *, argname="sensiti
     the group of each code (a tuple for several columns).
     """
     if isinstance(sensitive_features, dict):
-        sensitive_features = resolve_sensitive_features(sensitive_features)
+        sensitive_features = resolve_sensitive_features(sensitive_features, argname=argname)
     if isinstance(sensitive_features, pd.DataFrame):
         frame = sensitive_features.reset_index(drop=True)
     elif isinstance(sensitive_features, pd.Series):
