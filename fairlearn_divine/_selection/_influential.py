@@ -8,7 +8,7 @@ from .._core.refit import EstimatorRefitter
 from .._core.results import row_index
 from .._core.validation import check_integer, check_random_state_arg, n_rows, take
 from .._importance import training_point_importance
-from .._objectives import resolve_sensitive_features
+from .._objectives import encode_sensitive_features, resolve_sensitive_features
 from ._features import diversity_features
 from ._select import DiverseSelection, Problem, select_diverse
 
@@ -75,7 +75,14 @@ def select_diverse_influential(
     """
     n_points = check_integer(n_points, "n_points", minimum=1)
     random_state = check_random_state_arg(random_state)
+    for name, value in (("harmful", harmful), ("recalculate", recalculate)):
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{name} must be True or False, got {value!r}.")
     sensitive_features = resolve_sensitive_features(sensitive_features, X)
+    if sensitive_features is not None:  # checked under its own name, before any scoring
+        encode_sensitive_features(
+            sensitive_features, X.shape[0] if hasattr(X, "shape") else len(X)
+        )
     sensitive_features_eval = resolve_sensitive_features(
         sensitive_features_eval, X_eval, argname="sensitive_features_eval"
     )

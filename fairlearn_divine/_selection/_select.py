@@ -49,6 +49,7 @@ import numbers
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
 from .._core.parallel import parallel_map, resolve_n_jobs
@@ -109,8 +110,19 @@ class DiverseSelection(Result):
 # validation
 
 
+def _as_floats(values, argname):
+    """``values`` as a float array; a ValueError naming ``argname`` for non-numbers."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as err:
+        shown = np.asarray(values, dtype=object).ravel()[:3].tolist()
+        raise ValueError(
+            f"{argname} must be numeric, got values such as {shown!r} ({err})."
+        ) from err
+
+
 def _check_inputs(scores, X, n_points, diversity):
-    scores = np.asarray(scores, dtype=float)
+    scores = _as_floats(scores, "scores")
     if scores.ndim != 1:
         raise ValueError(f"scores must be 1-D, got shape {scores.shape}.")
     if not np.all(np.isfinite(scores)):
@@ -149,7 +161,11 @@ def _check_gamma(gamma):
 def _check_gammas(gammas):
     if gammas is None:
         return np.logspace(-4, 5, 37)
-    g = np.asarray(gammas, dtype=float).ravel()
+    if isinstance(gammas, str):
+        raise ValueError(
+            f"gammas must be a non-empty array of non-negative floats, got {gammas!r}."
+        )
+    g = _as_floats(gammas, "gammas").ravel()
     if g.size == 0 or not np.all(np.isfinite(g)) or np.any(g < 0):
         raise ValueError(
             f"gammas must be a non-empty array of non-negative floats, got {gammas!r}."
@@ -214,6 +230,12 @@ class _Quota:
         groups = np.asarray(groups)
         if groups.shape != (n,):
             raise ValueError(f"groups must have shape ({n},), got {groups.shape}.")
+        missing = pd.isna(groups)
+        if missing.any():
+            raise ValueError(
+                f"groups contains NaN or None (at positions "
+                f"{np.flatnonzero(missing)[:5].tolist()}): every point needs a group."
+            )
         labels, codes = np.unique(groups, return_inverse=True)
         self.codes = codes.reshape(-1)
         if isinstance(min_per_group, dict):
