@@ -12,9 +12,20 @@ from sklearn.utils import check_random_state
 from .._core.parallel import parallel_map
 from .._core.refit import EstimatorRefitter, SingleClassRefitError
 from .._core.results import Result, row_index
-from .._core.validation import check_feature_names, feature_names_checked, n_rows
+from .._core.validation import (
+    check_feature_names,
+    check_X,
+    check_y,
+    feature_names_checked,
+    n_rows,
+)
 from .._importance import training_point_importance
-from .._objectives import EvalContext, resolve_objective, resolve_sensitive_features
+from .._objectives import (
+    EvalContext,
+    encode_sensitive_features,
+    resolve_objective,
+    resolve_sensitive_features,
+)
 from .._selection import diversity_features, select_diverse
 
 __all__ = ["STRATEGIES", "RemovalCurve", "removal_curve"]
@@ -120,6 +131,11 @@ def removal_curve(
     sensitive_features_measure = resolve_sensitive_features(
         sensitive_features_measure, X_measure, argname="sensitive_features_measure"
     )
+    if isinstance(strategies, str):  # one strategy by name
+        strategies = (strategies,)
+    strategies = tuple(strategies)
+    if not strategies:
+        raise ValueError(f"strategies must not be empty; choose from {STRATEGIES}.")
     unknown = set(strategies) - set(STRATEGIES)
     if unknown:
         raise ValueError(f"Unknown strategies {sorted(unknown)}; valid: {STRATEGIES}.")
@@ -127,8 +143,22 @@ def removal_curve(
         raise ValueError(f"step must be in (0, 1), got {step!r}.")
     if not (isinstance(max_fraction, numbers.Real) and step <= max_fraction < 1):
         raise ValueError(f"max_fraction must be in [step, 1), got {max_fraction!r}.")
-    y = np.asarray(y)
+    X = check_X(X, "X")
+    y = check_y(y, "y")
     n = n_rows(X)
+    if n != len(y):
+        raise ValueError(f"X has {n} rows but y has {len(y)} entries.")
+    if sensitive_features is not None:  # checked under its own name, before any fit
+        encode_sensitive_features(sensitive_features, n)
+    pairs = (
+        ("X_eval", X_eval, "y_eval", y_eval),
+        ("X_measure", X_measure, "y_measure", y_measure),
+    )
+    for name, value, other, other_value in pairs:
+        if (value is None) != (other_value is None):
+            raise ValueError(f"{name} and {other} must be given together.")
+    if X_measure is None and sensitive_features_measure is not None:
+        raise ValueError("sensitive_features_measure was given without X_measure.")
     refitter = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight)
     model = refitter.fit()
     for value, name in ((X_eval, "X_eval"), (X_measure, "X_measure")):
