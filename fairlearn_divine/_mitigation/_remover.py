@@ -311,6 +311,11 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         )
 
     def _check_params(self):
+        if not (hasattr(self.estimator, "fit") and hasattr(self.estimator, "get_params")):
+            raise TypeError(
+                "estimator must be a scikit-learn classifier (with fit and get_params), got "
+                f"{self.estimator!r}."
+            )
         f = self.fraction
         auto = isinstance(f, str) and f == "auto"
         if not auto and not (
@@ -387,6 +392,10 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        if len(np.unique(y)) < 2:
+            raise ValueError(
+                f"y has a single class, 1 class ({y[0]!r}): a classifier needs at least 2 classes."
+            )
         n = n_rows(X)
         if len(y) != n:
             raise ValueError(f"X has {n} rows but y has {len(y)} entries.")
