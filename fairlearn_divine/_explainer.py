@@ -62,6 +62,7 @@ from ._core.validation import (
 )
 from ._forcing import minimal_forcing_subset
 from ._importance import training_point_importance
+from ._importance._api import METHODS
 from ._objectives import (
     FAIRNESS_OBJECTIVES,
     EvaluationFunction,
@@ -190,6 +191,12 @@ optional
         point_names=None,
         **method_options,
     ):
+        fitted_classes(estimator)  # a fitted classifier (NotFittedError otherwise), up front
+        if method != "auto" and method not in METHODS:
+            raise ValueError(
+                f"Unknown method {method!r}. Valid methods: 'auto', "
+                f"{', '.join(map(repr, METHODS))}."
+            )
         # masker=None: the training data is kept here, in full (a matrix masker would
         # silently subsample it to 100 rows)
         super().__init__(estimator.predict_proba, masker=None)
