@@ -474,6 +474,21 @@ def test_class_weight_and_zero_init_are_read():
     assert spearmanr(fast, exact)[0] > 0.98
 
 
+def test_early_stopping_on_given_validation_data_and_parallel_leaf_refit():
+    from joblib import parallel_config
+
+    X, y = _data(400)
+    model = _hgb(max_iter=50, early_stopping=True, n_iter_no_change=2, learning_rate=0.5)
+    model.fit(X[:300], y[:300], X_val=X[300:], y_val=y[300:])
+    assert model.n_iter_ < 50  # stopped early; every training row grew the trees
+    kw = dict(method="tree_influence", X_eval=X[300:], y_eval=y[300:], exact=True)
+    serial = training_point_importance(model, X[:300], y[:300], **kw)
+    with parallel_config(backend="threading"):
+        parallel = training_point_importance(model, X[:300], y[:300], n_jobs=2, **kw)
+    np.testing.assert_array_equal(serial.scores, parallel.scores)
+    assert serial.n_trees == model.n_iter_
+
+
 # -- refusals --------------------------------------------------------------------------------
 
 
