@@ -60,6 +60,18 @@ with :math:`\\partial f / \\partial P` from the objective (so fairness objective
 metrics and MetricFrame adapters work unchanged), and :math:`I_i = -\\partial f / \\partial
 t_i \\approx f(t_i = 0) - f(t_i = 1)`.
 
+Reverse pass
+------------
+With the seeds :math:`\\bar F_x = \\partial f / \\partial F_x` on the evaluation rows, going
+from the last tree to the first, the adjoint of leaf :math:`(t, \\ell)` is
+:math:`\\bar v_{t,\\ell} = \\sum_{x \\in \\ell} \\bar F_x + \\sum_{j \\in \\ell} \\bar F_{t+1,j}`
+(the second sum only with ``propagation="full"``); then :math:`\\bar G = -\\eta \\bar v / D`,
+:math:`\\bar H = -(v / D) \\bar v`, every row *j* of the leaf collects
+:math:`\\bar w_j \\mathrel{+}= g_{t,j} \\bar G + h_{t,j} \\bar H` and passes on
+:math:`\\bar F_{t,j} = \\bar F_{t+1,j} + w_j (h_{t,j} \\bar G + h'_{t,j} \\bar H)`. At the
+end the baseline's adjoint :math:`\\sum_x \\bar F_x + \\sum_j \\bar F_{0,j}` adds through
+:math:`\\partial b / \\partial w_j`, and :math:`\\partial f / \\partial t_i = c_i \\bar w_i`.
+
 Exact leaf refit
 ----------------
 ``exact=True`` recomputes, for each point, every leaf value of every tree in sequence without
@@ -79,10 +91,12 @@ probabilities of :math:`F_t` (times :math:`(K - 1)/K` in the step of
 
 Where the assumption breaks
 ---------------------------
-A refit without point *i* can choose different splits (and, with early stopping, a different
-number of trees); tree leave-one-out is then chaotic, and neither estimate sees it. What the
-scores rank well is the fixed-structure effect, which on real data tracks group removals (see
-``docs/importance.md``).
+A refit without point *i* can choose different splits (other bin thresholds for the histogram
+trees; with early stopping, another number of trees); tree leave-one-out is then chaotic, and
+neither estimate sees it (on Adult with 100 trees the true leave-one-out change of the
+validation log loss is about a thousand times the fixed-structure one and uncorrelated with
+it, Spearman -0.07). What the scores rank well is the fixed-structure effect, which on real
+data tracks group removals (see ``docs/importance.md``).
 """
 
 from __future__ import annotations
