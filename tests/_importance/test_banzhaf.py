@@ -169,8 +169,8 @@ def test_msr_agrees_with_exact_banzhaf_by_enumeration(name):
     X[1], y[1] = X[0], y[0]  # rows 0 and 1 are the same point: symmetric players
     model = make().fit(X, y)
     exact = exact_banzhaf(_Game(make(), X, y, Xe, ye), n)[:, 0]
-    res = _banzhaf(model, X, y, Xe, ye, n_samples=2000, convergence_tolerance=0.0, random_state=0)
-    assert res.n_samples == 2000 and not res.converged
+    res = _banzhaf(model, X, y, Xe, ye, n_samples=1200, convergence_tolerance=0.0, random_state=0)
+    assert res.n_samples == 1200 and not res.converged
     z = (res.scores - exact) / res.scores_stderr
     assert np.max(np.abs(z)) < 4.0, z
     assert np.mean(z**2) < 3.0, z  # the errors are about one standard error, not smaller
