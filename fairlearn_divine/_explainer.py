@@ -56,6 +56,7 @@ from ._core.validation import (
     check_feature_names,
     check_X,
     check_y,
+    encode_labels,
     feature_names_checked,
     fitted_classes,
     n_rows,
@@ -453,12 +454,16 @@ optional
     def explain_local(self, x, y, *, n_points=5, diversity="sum_redundancy", **options):
         """DIVINE points for the loss at one sample ``x`` with label ``y``."""
         X_eval = self._one_row(x)
+        y = np.atleast_1d(y)
+        if y.shape != (1,):
+            raise ValueError(f"y must be the one label of x, got an array of shape {y.shape}.")
+        encode_labels(y, fitted_classes(self.estimator), "y")  # named y, not y_eval
         with feature_names_checked():
             return self._select(
                 n_points,
                 objective="log_loss",
                 X_eval=X_eval,
-                y_eval=np.atleast_1d(y),
+                y_eval=y,
                 diversity=diversity,
                 **options,
             )
