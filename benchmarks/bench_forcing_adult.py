@@ -96,22 +96,43 @@ def timed_subset(model, X, y, X_test, row):
 
 
 def worker(args):
-    """The baseline: search the given rows with the package found on sys.path."""
+    """The baseline: search the rows read from stdin (one per line) with the package found on
+    sys.path; one JSON line per row on stdout."""
     with threadpool_limits(args.threads):
         X, y, X_test, model, _ = build_problem()
-        out = []
-        for row in (int(r) for r in args.worker_rows.split(",")):
+        print("ready", flush=True)
+        for line in sys.stdin:
+            row = int(line)
             r, dt = timed_subset(model, X, y, X_test, row)
-            out.append(
-                {
-                    "row": row,
-                    "size": int(r.size),
-                    "flipped": bool(r.flipped),
-                    "time": dt,
-                    "indices": np.asarray(r.indices).tolist(),
-                }
-            )
-            print(json.dumps(out[-1]), flush=True)
+            rec = {
+                "row": row,
+                "size": int(r.size),
+                "flipped": bool(r.flipped),
+                "time": dt,
+                "indices": np.asarray(r.indices).tolist(),
+            }
+            print(json.dumps(rec), flush=True)
+
+
+class Baseline:
+    """The baseline worker, asked for one point at a time (interleaved with this code's runs,
+    so that both see the same machine load)."""
+
+    def __init__(self, src, threads):
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker-src", os.path.abspath(src)]
+        cmd += ["--worker-rows", "stdin", "--threads", str(threads)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the baseline worker did not start")
+
+    def run(self, row):
+        self.proc.stdin.write(f"{row}\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 def independent_check(model, X, y, x, indices):
@@ -156,22 +177,34 @@ def main():
             f"{os.path.dirname(fairlearn_divine.__file__)}"
         )
         order, conf = candidates(model, X_test, args.max_confidence, args.seed)
-        headline, skipped, results = [], [], {}
+        baseline = None if args.baseline_src is None else Baseline(args.baseline_src, args.threads)
+        headline, skipped, results, base = [], [], {}, {}
         print("\n== minimal_forcing_subset (Newton updates, verified by refits), this code ==")
-        print(f"{'test row':>8} {'conf':>5} {'|S|':>4} {'verified':>8} {'refits':>6} {'time':>7}")
+        head = f"{'test row':>8} {'conf':>5} {'|S|':>4} {'verified':>8} {'refits':>6} {'time':>7}"
+        if baseline is not None:
+            head += f" {'before':>7} {'ratio':>6} {'same S':>6}"
+        print(head)
         for row in order[: args.max_candidates]:
-            r, dt = timed_subset(model, X, y, X_test, int(row))
+            row = int(row)
+            r, dt = timed_subset(model, X, y, X_test, row)
             ok = r.flipped and r.verified and r.size <= args.max_size
-            note = "" if ok else "  (skipped: " + ("|S| > max" if r.flipped else r.message) + ")"
-            print(
+            line = (
                 f"{row:>8d} {conf[row]:>5.3f} {r.size:>4d} {str(r.flipped and r.verified):>8} "
-                f"{r.n_refits:>6d} {dt:>6.2f}s{note}",
-                flush=True,
+                f"{r.n_refits:>6d} {dt:>6.2f}s"
             )
-            (headline if ok else skipped).append(int(row))
-            results[int(row)] = (r, dt)
+            if ok and baseline is not None:  # the same point by the old code, right after
+                b = base[row] = baseline.run(row)
+                same = b["indices"] == np.asarray(r.indices).tolist() and b["flipped"]
+                line += f" {b['time']:>6.2f}s {b['time'] / dt:>5.1f}x {str(same):>6}"
+            if not ok:
+                line += "  (skipped: " + ("|S| > max" if r.flipped else r.message) + ")"
+            print(line, flush=True)
+            (headline if ok else skipped).append(row)
+            results[row] = (r, dt)
             if len(headline) == args.n_points:
                 break
+        if baseline is not None:
+            baseline.close()
         times = np.array([results[row][1] for row in headline])
         print(
             f"\nheadline: {len(headline)} verified subsets with |S| <= {args.max_size} "
@@ -219,42 +252,18 @@ def main():
             print(f"\n== profile: minimal_forcing_subset on test row {row} ==")
             print(s.getvalue())
 
-    if args.baseline_src:
-        print(f"\n== baseline: the same points with the package in {args.baseline_src} ==")
-        cmd = [
-            sys.executable,
-            os.path.abspath(__file__),
-            "--worker-src",
-            os.path.abspath(args.baseline_src),
-            "--worker-rows",
-            ",".join(str(r) for r in headline),
-            "--threads",
-            str(args.threads),
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        base = {}
-        for line in proc.stdout.splitlines():
-            if line.startswith("{"):
-                rec = json.loads(line)
-                base[rec["row"]] = rec
-        print(
-            f"{'test row':>8} {'|S| now':>7} {'|S| before':>10} {'same S':>6} "
-            f"{'flipped before':>14} {'time now':>8} {'before':>8} {'ratio':>6}"
-        )
-        for row in headline:
-            r, dt = results[row]
-            b = base[row]
-            same = b["indices"] == np.asarray(r.indices).tolist()
-            print(
-                f"{row:>8d} {r.size:>7d} {b['size']:>10d} {str(same):>6} "
-                f"{str(b['flipped']):>14} {dt:>7.2f}s {b['time']:>7.2f}s "
-                f"{b['time'] / dt:>5.1f}x"
-            )
+    if base:
         before = np.array([base[row]["time"] for row in headline])
+        same = sum(
+            base[row]["indices"] == np.asarray(results[row][0].indices).tolist()
+            for row in headline
+        )
         print(
-            f"median {np.median(times):.2f} s now vs {np.median(before):.2f} s before: "
-            f"{np.median(before) / np.median(times):.1f}x (total {times.sum():.1f} s vs "
-            f"{before.sum():.1f} s: {before.sum() / times.sum():.1f}x)"
+            f"\nbaseline ({args.baseline_src}, interleaved point by point): median "
+            f"{np.median(before):.2f} s before vs {np.median(times):.2f} s now: "
+            f"{np.median(before) / np.median(times):.1f}x; total {before.sum():.1f} s vs "
+            f"{times.sum():.1f} s: {before.sum() / times.sum():.1f}x; same S for "
+            f"{same}/{len(headline)} points"
         )
 
 
