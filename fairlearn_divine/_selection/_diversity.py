@@ -22,7 +22,11 @@ is only exact for submodular R).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
+
+from ._kernels import tile_column_sums
 
 DIVERSITY_NAMES = ("sum_redundancy", "facility_location", "mmd")
 
@@ -90,6 +94,19 @@ class SumRedundancy(_Diversity):
 
 
 class FacilityLocation(_Diversity):
+    """R_FL with the gains shared across runs (:class:`~._facility.GainTrie`)."""
+
+    def __init__(self, kernel, trie=None):
+        from ._facility import GainTrie
+
+        self.trie = GainTrie() if trie is None else trie
+        super().__init__(kernel)
+
+    def fresh(self):
+        """A new, empty state (its own kernel column cache) with a copy of the shared gains:
+        runs in other threads read and extend their own copy."""
+        return type(self)(self.kernel.copy(), trie=copy.deepcopy(self.trie))
+
     def reset(self):
         super().reset()
         self._cur = np.zeros(self.n)
@@ -106,9 +123,15 @@ class FacilityLocation(_Diversity):
         def reduce(tile, rows):
             tile -= cur[rows, None]
             np.maximum(tile, 0.0, out=tile)
-            return tile.sum(axis=0, dtype=np.float64)
+            return tile_column_sums(tile)
 
         return self.kernel.reduce_columns(cand, reduce)
+
+    def all_gains(self):
+        """The gains of every point, in one pass over the symmetric tiles."""
+        if not self.selected:
+            return self.initial_gains()
+        return self.kernel.coverage_gains(self._cur)
 
     def add(self, v):
         np.maximum(self._cur, self.kernel.column(v), out=self._cur)

@@ -60,7 +60,8 @@ from .._core.validation import (
     check_random_state_arg,
     check_real,
 )
-from ._diversity import make_diversity
+from ._diversity import FacilityLocation, make_diversity
+from ._facility import lazy_facility_location
 from ._features import diversity_features
 from ._kernels import BlockKernel, median_pairwise_distance
 
@@ -301,9 +302,13 @@ def _greedy(scores, div, gamma, m, quota):
     return np.array(div.selected, dtype=np.intp)
 
 
+def _stochastic_size(n, m, epsilon):
+    return int(math.ceil(n / m * math.log(1.0 / epsilon)))
+
+
 def _stochastic(scores, div, gamma, m, quota, epsilon, rng):
     n = len(scores)
-    size = int(math.ceil(n / m * math.log(1.0 / epsilon)))
+    size = _stochastic_size(n, m, epsilon)
     available = quota.start(n)
     for _ in range(m):
         pool = np.flatnonzero(quota.allowed(div.selected, available))
@@ -378,8 +383,21 @@ def _run(scores, div, gamma, m, quota, strategy, epsilon, random_state):
     if strategy == "greedy":
         return _greedy(scores, div, gamma, m, quota)
     if strategy == "lazy":
+        if isinstance(div, FacilityLocation):
+            return lazy_facility_location(scores, div, gamma, m, quota)
         return _lazy(scores, div, gamma, m, quota)[0]
-    return _stochastic(scores, div, gamma, m, quota, epsilon, check_random_state(random_state))
+    rng = check_random_state(random_state)
+    if isinstance(div, FacilityLocation):
+        size = _stochastic_size(len(scores), m, epsilon)
+
+        def sample(step, allowed):
+            pool = np.flatnonzero(allowed)
+            mask = np.zeros(len(allowed), dtype=bool)
+            mask[rng.choice(pool, size=min(size, len(pool)), replace=False)] = True
+            return mask
+
+        return lazy_facility_location(scores, div, gamma, m, quota, sample=sample)
+    return _stochastic(scores, div, gamma, m, quota, epsilon, rng)
 
 
 def _mean_pairwise_distance(X, idx, *, block=1024):
