@@ -110,21 +110,32 @@ class EvalContext:
         The estimator's ``classes_``.
     X, y, sensitive_features :
         The evaluation data (``X`` is kept as given; predictions are made on it).
+    names : tuple of str, default=("y_eval", "sensitive_features_eval")
+        The caller's names of ``y`` and ``sensitive_features``, for error messages (e.g.
+        ``("y", "sensitive_features")`` when the evaluation data is the training data).
     """
 
-    def __init__(self, objectives, classes, X, y, sensitive_features):
+    def __init__(
+        self,
+        objectives,
+        classes,
+        X,
+        y,
+        sensitive_features,
+        *,
+        names=("y_eval", "sensitive_features_eval"),
+    ):
+        y_name, sf_name = names
         self.objectives = objectives
         self.classes = classes
         self.X = X
-        self.y_idx = encode_labels(y, classes, "y_eval")
+        self.y_idx = encode_labels(y, classes, y_name)
         n = len(self.y_idx)
         self.groups = None
         if sensitive_features is not None:
-            sensitive_features = resolve_sensitive_features(
-                sensitive_features, X, argname="sensitive_features_eval"
-            )
+            sensitive_features = resolve_sensitive_features(sensitive_features, X, argname=sf_name)
             self.groups, self.group_names = encode_sensitive_features(
-                sensitive_features, n, argname="sensitive_features_eval"
+                sensitive_features, n, argname=sf_name
             )
         self._frame = sensitive_features
         self._controlled = {}
