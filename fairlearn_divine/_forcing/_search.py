@@ -34,12 +34,19 @@ each step of the algorithm
 4. stops when the constraint costs nothing on the model,
    :math:`f(\\theta_c) - f(\\theta - H^{-1} g) \\le \\delta` (the "loss gap"), or at ``max_size``.
 
-With ``verify=True`` the estimator is then refitted without S (by the package's refit helper,
-``clone(estimator).fit`` on the kept rows; by exact Newton refits of the objective for a bare
-``LogisticRegression`` or a :class:`~fairlearn_divine.DifferentiableModel`). If the prediction
-has not flipped the loop continues from the refit; once it flips, S is made prefix-minimal: while
-refitting without ``S[:-1]`` also flips, the last point is dropped. Every ``flipped=True`` is a
-fact checked by a real refit.
+With ``verify=True`` the estimator is then refitted without S, as ``clone(estimator).fit`` on
+the kept rows (:mod:`._verify`): by exact Newton refits of the objective, warm-started from the
+search's parameters, for a bare ``LogisticRegression``, a ``Pipeline`` ending in one (its
+transformers refitted on the kept rows as ``Pipeline.fit`` does) or a
+:class:`~fairlearn_divine.DifferentiableModel`; by the package's refit helper, warm-started from
+the fit, for any other estimator. If the prediction has not flipped the loop continues from the
+refit; once it flips, S is made prefix-minimal: while refitting without ``S[:-1]`` also flips,
+the last point is dropped, and a scikit-learn estimator's own ``fit`` without S (through the
+refit helper) must flip too. Every ``flipped=True`` is a fact checked by a real refit.
+
+:func:`minimal_forcing_subsets` validates the data, builds the view and factorises the Hessian
+at the fit once; each point's search starts from a copy of that objective (the same result as a
+separate call).
 """
 
 from __future__ import annotations
@@ -116,8 +123,10 @@ class ForcingSubset(Result):
     ``n_refits``, ``message``, ``positive_support`` / ``negative_support`` (points of S whose
     label is / is not the predicted class), ``final_proba`` (probabilities at x* after the last
     refit or update), ``estimator_proba`` (where verification refits were exact Newton refits of
-    a scikit-learn estimator: the probabilities at x* from the estimator's *own* fit without
-    S, with its own ``tol``; ``flipped`` requires that fit to flip too).
+    a scikit-learn estimator, a bare ``LogisticRegression`` or a ``Pipeline`` ending in one: the
+    probabilities at x* from the estimator's *own* fit without S, with its own ``tol`` and
+    ``max_iter``, through the refit helper: warm-started from the exact solution when ``tol``
+    is at most 1e-8, cold for a looser ``tol``; ``flipped`` requires that fit to flip too).
 
     When the search reaches a subset whose removal leaves a single class in the training data
     (a scikit-learn classifier cannot be refitted on it), it stops there: ``flipped`` and
@@ -520,6 +529,9 @@ def minimal_forcing_subsets(estimator, X, y, X_points, *, n_jobs=None, progress=
     Returns
     -------
     list of ForcingSubset
+        Each identical to :func:`minimal_forcing_subset` on that row. The checks of the
+        training data, the model's view and the factorised Hessian at the fit are computed once
+        and shared by every point (copied into each worker by process backends).
     """
     if hasattr(X_points, "iloc"):
         if X_points.ndim != 2:

@@ -188,3 +188,42 @@ def test_shared_factorisation_with_options_and_sample_weight():
         _same(minimal_forcing_subset(model, X, y, row, **options), result)
     with pytest.raises(ValueError, match="update"):
         minimal_forcing_subsets(model, X, y, X[[0]], update="bogus")
+
+
+def _assert_flip_holds(estimator, X, y, x, result, fit_params=None):
+    """Independent cold refits: without S the prediction flips, without S[:-1] it does not."""
+    original = estimator.predict(x)[0]
+    assert result.flipped and result.verified, result.message
+
+    def predicts(drop):
+        keep = np.ones(len(y), dtype=bool)
+        keep[np.asarray(drop, dtype=int)] = False
+        Xk = X.iloc[np.flatnonzero(keep)] if hasattr(X, "iloc") else X[keep]
+        params = {k: v[keep] for k, v in (fit_params or {}).items()}
+        return clone(estimator).fit(Xk, y[keep], **params).predict(x)[0]
+
+    assert predicts(result.indices) != original
+    assert len(result.indices) == 1 or predicts(result.indices[:-1]) == original
+
+
+def test_pipeline_with_sample_weight_multiclass_and_pandas_output():
+    X, y = make_blobs(150, centers=3, cluster_std=2.5, random_state=1)
+    X = X * [20.0, 1.0]
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10, max_iter=10_000))
+    pipe.set_output(transform="pandas")
+    pipe.fit(X, y, logisticregression__sample_weight=sw)
+    for j in (0, 4):
+        result = minimal_forcing_subset(pipe, X, y, X[j], sample_weight=sw)
+        assert result.estimator_proba is not None
+        _assert_flip_holds(
+            pipe, X, y, X[j : j + 1], result, {"logisticregression__sample_weight": sw}
+        )
+
+
+@pytest.mark.parametrize("update", ["newton", "retrain"])
+def test_pipeline_with_categories_flip_holds(update):
+    df, y, pipe = _frame_pipeline()
+    for j in (5, 9):
+        result = minimal_forcing_subset(pipe, df, y, df.iloc[[j]], update=update)
+        _assert_flip_holds(pipe, df, y, df.iloc[[j]], result)
