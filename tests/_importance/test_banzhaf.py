@@ -246,6 +246,18 @@ def test_newton_refits_equal_estimator_refits_and_own_fits():
     assert_allclose(estimator.scores, phi[:, 0], rtol=1e-6, atol=1e-8)
 
 
+def test_differentiable_model_view_equals_its_estimator():
+    from fairlearn_divine._models import make_view
+
+    X, y, Xe, ye = _problem(30, seed=18)
+    model = LogisticRegression().fit(X, y)
+    kw = dict(n_samples=32, convergence_tolerance=0.0, random_state=0)
+    view = _banzhaf(make_view(model, X, y), X, y, Xe, ye, **kw)
+    plain = _banzhaf(model, X, y, Xe, ye, **kw)
+    assert view.refit_solver == plain.refit_solver == "newton"
+    assert_array_equal(view.scores, plain.scores)
+
+
 def test_a_cost_no_subset_changes_gives_zero_values_and_stops():
     """Mathematically exact: if f(S) is the same for every sampled subset, every estimate is
     0 with standard error 0, and the convergence rule (0 <= tol * 0) stops at min_samples."""
