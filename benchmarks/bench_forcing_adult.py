@@ -61,28 +61,48 @@ from fairlearn_divine import minimal_forcing_subset  # noqa: E402
 from fairlearn_divine.datasets import load_adult  # noqa: E402
 
 
-def build_problem():
+def build_problem(kind="pipeline"):
+    """The practitioner's pipeline on the raw DataFrame, or (``kind="bare"``) the same
+    transformers fitted once and a bare LogisticRegression on the transformed array."""
     data = load_adult()
-    model = make_pipeline(
-        ColumnTransformer(
-            [
-                (
-                    "cat",
-                    OneHotEncoder(handle_unknown="ignore"),
-                    make_column_selector(dtype_exclude="number"),
-                ),
-                ("num", StandardScaler(), make_column_selector(dtype_include="number")),
-            ]
-        ),
-        LogisticRegression(tol=1e-8, max_iter=5000),
+    pre = ColumnTransformer(
+        [
+            (
+                "cat",
+                OneHotEncoder(handle_unknown="ignore"),
+                make_column_selector(dtype_exclude="number"),
+            ),
+            ("num", StandardScaler(), make_column_selector(dtype_include="number")),
+        ]
     )
+    X, y, X_test = data.X, np.asarray(data.y), data.X_test
+    if kind == "bare":
+        X = pre.fit_transform(X)
+        X_test = _Rows(pre.transform(X_test))
+        model = LogisticRegression(tol=1e-8, max_iter=5000)
+    else:
+        model = make_pipeline(pre, LogisticRegression(tol=1e-8, max_iter=5000))
     t = time.perf_counter()
-    model.fit(data.X, data.y)
-    return data.X, data.y, data.X_test, model, time.perf_counter() - t
+    model.fit(X, y)
+    return X, y, X_test, model, time.perf_counter() - t
+
+
+class _Rows:
+    """``.iloc[[j]]`` row access to an array or sparse matrix (as the DataFrame has)."""
+
+    def __init__(self, Z):
+        self.Z = Z
+        self.iloc = self
+
+    def __getitem__(self, rows):
+        return self.Z[rows]
+
+    def __len__(self):
+        return self.Z.shape[0]
 
 
 def candidates(model, X_test, max_confidence, seed):
-    p = model.predict_proba(X_test)[:, 1]
+    p = model.predict_proba(X_test.Z if isinstance(X_test, _Rows) else X_test)[:, 1]
     conf = np.maximum(p, 1 - p)
     rows = np.flatnonzero(conf < max_confidence)
     return np.random.default_rng(seed).permutation(rows), conf
@@ -99,7 +119,7 @@ def worker(args):
     """The baseline: search the rows read from stdin (one per line) with the package found on
     sys.path; one JSON line per row on stdout."""
     with threadpool_limits(args.threads):
-        X, y, X_test, model, _ = build_problem()
+        X, y, X_test, model, _ = build_problem(args.model)
         print("ready", flush=True)
         for line in sys.stdin:
             row = int(line)
@@ -118,9 +138,9 @@ class Baseline:
     """The baseline worker, asked for one point at a time (interleaved with this code's runs,
     so that both see the same machine load)."""
 
-    def __init__(self, src, threads):
+    def __init__(self, src, threads, model):
         cmd = [sys.executable, os.path.abspath(__file__), "--worker-src", os.path.abspath(src)]
-        cmd += ["--worker-rows", "stdin", "--threads", str(threads)]
+        cmd += ["--worker-rows", "stdin", "--threads", str(threads), "--model", model]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.proc.stdout.readline().strip() != "ready":
             raise RuntimeError("the baseline worker did not start")
@@ -158,6 +178,13 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-candidates", type=int, default=40)
     ap.add_argument("--baseline-src", default=None)
+    ap.add_argument(
+        "--model",
+        choices=("pipeline", "bare"),
+        default="pipeline",
+        help="the practitioner's pipeline (default) or a bare LogisticRegression on the "
+        "transformed array (as bench_forcing.py)",
+    )
     ap.add_argument("--shared", action="store_true")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--profile", action="store_true")
@@ -168,16 +195,19 @@ def main():
         return worker(args)
 
     with threadpool_limits(args.threads):
-        X, y, X_test, model, fit_time = build_problem()
-        n_params = model[-1].coef_.size + 1
+        X, y, X_test, model, fit_time = build_problem(args.model)
+        n_params = model[-1].coef_.size + 1 if args.model == "pipeline" else model.coef_.size + 1
+        what = "pipeline" if args.model == "pipeline" else "bare LogisticRegression"
         print(
-            f"Adult (load_adult): n = {len(y)}, pipeline one-hot + scaling -> "
-            f"LogisticRegression(tol=1e-8), {n_params} parameters; threads = {args.threads}; "
-            f"one pipeline fit: {fit_time:.2f} s; fairlearn_divine from "
+            f"Adult (load_adult): n = {len(y)}, one-hot + scaling -> "
+            f"LogisticRegression(tol=1e-8), {n_params} parameters ({what}); threads = "
+            f"{args.threads}; one fit: {fit_time:.2f} s; fairlearn_divine from "
             f"{os.path.dirname(fairlearn_divine.__file__)}"
         )
         order, conf = candidates(model, X_test, args.max_confidence, args.seed)
-        baseline = None if args.baseline_src is None else Baseline(args.baseline_src, args.threads)
+        baseline = None
+        if args.baseline_src is not None:
+            baseline = Baseline(args.baseline_src, args.threads, args.model)
         headline, skipped, results, base = [], [], {}, {}
         print("\n== minimal_forcing_subset (Newton updates, verified by refits), this code ==")
         head = f"{'test row':>8} {'conf':>5} {'|S|':>4} {'verified':>8} {'refits':>6} {'time':>7}"
