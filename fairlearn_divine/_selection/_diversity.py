@@ -94,18 +94,18 @@ class SumRedundancy(_Diversity):
 
 
 class FacilityLocation(_Diversity):
-    """R_FL with the gains shared across runs (:class:`~._facility.GainTrie`)."""
+    """R_FL with the gains shared across runs (:class:`~._facility.GainCache`)."""
 
-    def __init__(self, kernel, trie=None):
-        from ._facility import GainTrie
+    def __init__(self, kernel, gain_cache=None):
+        from ._facility import GainCache
 
-        self.trie = GainTrie() if trie is None else trie
+        self.gain_cache = GainCache() if gain_cache is None else gain_cache
         super().__init__(kernel)
 
     def fresh(self):
         """A new, empty state (its own kernel column cache) with a copy of the shared gains:
         runs in other threads read and extend their own copy."""
-        return type(self)(self.kernel.copy(), trie=copy.deepcopy(self.trie))
+        return type(self)(self.kernel.copy(), gain_cache=copy.deepcopy(self.gain_cache))
 
     def reset(self):
         super().reset()

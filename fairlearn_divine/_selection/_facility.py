@@ -32,11 +32,12 @@ the candidates whose bound can still win, and it evaluates them cheaply:
   :math:`L`, so it cannot be greedy's pick, nor tie with it: **the picks are plain greedy's**,
   ties broken by the lowest index as greedy breaks them, whatever values were cached.
 * **Shared across gamma.** Gains depend on the selection, not on gamma. The values computed at
-  an ordered prefix :math:`(s_1, \\dots, s_k)` are stored in a trie (:class:`GainTrie`, one per
-  :class:`FacilityLocation` state, up to ``TRIE_BYTES``); a run at another gamma that reaches
-  the same prefix starts from them. Runs at neighbouring gammas share long prefixes, and the
-  large-gamma runs share the diversity-only run of the sweep's normalisation. By the argument
-  above the cache changes the cost, never the picks.
+  a selected set S (the coverage is a maximum over S, whatever the order of the picks) are
+  stored (:class:`GainCache`, one per :class:`FacilityLocation` state, up to
+  ``CACHE_BYTES``); a run at another gamma that reaches the same set starts from them. Runs
+  at neighbouring gammas share most of their sets, and the large-gamma runs share the
+  diversity-only run of the sweep's normalisation. By the argument above the cache changes
+  the cost, never the picks.
 
 Stochastic greedy (``strategy="stochastic"``) runs through the same engine restricted at each
 step to its seeded sample: the pick is the sample's greedy maximum, as before, at a fraction
@@ -49,54 +50,55 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["GainTrie", "lazy_facility_location"]
+__all__ = ["GainCache", "lazy_facility_location"]
 
 #: Memory for the coverage vectors of past steps (incremental updates need them).
 SNAPSHOT_BYTES = 64 * 2**20
 #: Memory for the gains shared across gamma values (per facility-location state).
-TRIE_BYTES = 256 * 2**20
+CACHE_BYTES = 256 * 2**20
 #: Stale candidates evaluated at once: the first batch, doubling up to the last.
 FIRST_BATCH = 128
 MAX_BATCH = 4096
 #: Above this fraction of changed rows a candidate is evaluated over all rows.
 FULL_FRACTION = 0.6
-#: Above this fraction of stale contenders every gain is recomputed in one symmetric pass.
-ALL_FRACTION = 0.4
+#: Every gain is recomputed in one pass over the symmetric tiles (n^2 / 2 kernel entries)
+#: when bringing the stale contenders up to date would cost more than this many n^2 entries.
+ALL_COST = 0.8
 #: Safety factor on the floating-point error bounds.
 SAFETY = 2.0
 _TRACE = None
 
 
 class _Node:
-    __slots__ = ("children", "err", "idx", "val")
+    __slots__ = ("err", "idx", "val")
 
     def __init__(self):
-        self.children = {}
         self.idx = []
         self.val = []
         self.err = []
 
 
-class GainTrie:
-    """Facility-location gains computed at ordered prefixes of selections, shared by runs.
+class GainCache:
+    """Facility-location gains computed for selections, shared by runs (the gamma sweep).
 
-    Node ``(s_1, ..., s_k)`` holds ``(indices, gains, error bounds)`` computed after those k
-    picks. Only :func:`lazy_facility_location` reads and writes it; a state of
+    The gains depend on the selected *set* only (the coverage vector is a maximum over it), so
+    the node of a set S holds ``(indices, gains, error bounds)`` computed at S, whichever order
+    of picks reached it. Only :func:`lazy_facility_location` reads and writes it; a state of
     :class:`FacilityLocation` owns one (a copy for each thread or chunk of a sweep).
     """
 
     def __init__(self, max_bytes=None):
-        self.root = _Node()
+        self.nodes = {}
         self.nbytes = 0
-        self.max_bytes = TRIE_BYTES if max_bytes is None else max_bytes
+        self.max_bytes = CACHE_BYTES if max_bytes is None else max_bytes
 
-    def child(self, node, v):
-        if node is None:
-            return None
-        nxt = node.children.get(v)
-        if nxt is None and self.nbytes < self.max_bytes:
-            nxt = node.children[v] = _Node()
-        return nxt
+    def node(self, selected):
+        key = frozenset(int(v) for v in selected)
+        found = self.nodes.get(key)
+        if found is None and self.nbytes < self.max_bytes:
+            found = self.nodes[key] = _Node()
+            self.nbytes += 8 * len(key) + 200
+        return found
 
     def store(self, node, idx, val, err):
         if node is None or self.nbytes >= self.max_bytes or len(idx) == 0:
@@ -151,7 +153,7 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
     """
     K = div.kernel
     n = len(scores)
-    trie = div.trie
+    cache = div.gain_cache
     row_w, col_w = _error_weights(K)
     total_row_w = float(row_w.sum())
     full_err = total_row_w + n * col_w
@@ -161,11 +163,12 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
     last_change = np.full(n, -1, dtype=np.intp)  # the last step after which c_u increased
     snaps = {0: np.zeros(n)}
     max_snaps = max(2, SNAPSHOT_BYTES // (8 * max(n, 1)))
-    node = trie.root
+    node = None
     available = quota.start(n)
     div.n_evaluations = getattr(div, "n_evaluations", 0)
     for step in range(m):
-        if step > 0 and node is not None:
+        node = cache.node(div.selected) if step > 0 else None
+        if node is not None:
             for idx, val, e in zip(node.idx, node.val, node.err, strict=True):
                 ub[idx] = val
                 err[idx] = e
@@ -189,12 +192,18 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
             stale = np.flatnonzero(contenders & (evald != step))
             if not stale.size:
                 break
-            if has_fresh and stale.size > ALL_FRACTION * n and hasattr(div, "all_gains"):
+            if (
+                has_fresh
+                and hasattr(div, "all_gains")
+                and _update_cost(evald[stale], snaps, last_change, n) > ALL_COST * n * n
+            ):
                 everyone = np.arange(n)
+                if _TRACE is not None:
+                    _TRACE.append((step, -2, n, int(stale.size)))
                 vals = div.all_gains()
                 div.n_evaluations += n
                 ub[:], err[:], evald[:] = vals, full_err, step
-                trie.store(node, everyone, vals, full_err)
+                cache.store(node, everyone, vals, full_err)
                 continue
             if stale.size > batch:
                 stale = stale[np.argpartition(-up[stale], batch - 1)[:batch]]
@@ -213,7 +222,7 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
                 row_w,
                 col_w,
                 full_err,
-                trie,
+                cache,
                 node,
             )
             batch = min(2 * batch, MAX_BATCH)
@@ -224,7 +233,7 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
             g = div.gains(V)  # what plain greedy computes
             div.n_evaluations += V.size
             ub[V], err[V] = g, full_err[V]
-            trie.store(node, V, g, full_err[V])
+            cache.store(node, V, g, full_err[V])
             v = int(V[int(np.argmax(scores[V] + gamma * g))])
         before = div._cur.copy()
         div.add(v)
@@ -233,8 +242,20 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
         snaps[step + 1] = div._cur.copy()
         if len(snaps) > max_snaps:
             del snaps[min(snaps)]
-        node = trie.child(node, v)
     return np.array(div.selected, dtype=np.intp)
+
+
+def _update_cost(depths, snaps, last_change, n):
+    """Kernel entries needed to bring candidates of these depths up to date (see _update)."""
+    top = max(int(depths.max()), int(last_change.max())) + 2
+    per_depth = np.bincount(depths, minlength=top)
+    changed = np.bincount(last_change + 1, minlength=top + 1)  # rows by last change + 1
+    since = changed[::-1].cumsum()[::-1]  # since[t + 2] = rows with last_change > t
+    rows = np.array([since[t + 2] if t + 2 < len(since) else 0 for t in range(top)])
+    rows = np.where(rows > FULL_FRACTION * n, n, rows)
+    missing = np.array([t not in snaps for t in range(top)])
+    rows[missing] = n
+    return float(per_depth @ rows)
 
 
 def _update(
@@ -251,7 +272,7 @@ def _update(
     row_w,
     col_w,
     full_err,
-    trie,
+    cache,
     node,
 ):
     """Bring the gains of candidates ``idx`` up to date with the current coverage."""
@@ -274,4 +295,4 @@ def _update(
         if _TRACE is not None:
             _TRACE.append((step, t, group.size, -1 if rows is None else rows.size))
         ub[group], err[group], evald[group] = vals, errs, step
-        trie.store(node, group, vals, errs)
+        cache.store(node, group, vals, errs)
