@@ -189,12 +189,21 @@ def _exit_with_parent():
     """In a loky worker process: start (once) a daemon thread that ends the process when its
     parent is gone. loky keeps idle workers for reuse (300 s by default); a parent killed
     outside our calls (SIGTERM with its default action, SIGKILL) would otherwise leave them
-    running, reparented to init."""
+    running, reparented to init. Each task calls it (a no-op outside a loky worker); our
+    loky workers also run it as their initializer (:func:`_watch_parent`)."""
+    if multiprocessing.current_process().name.startswith("Loky"):
+        _watch_parent(os.getppid())  # a task runs while its parent lives
+
+
+def _watch_parent(parent):
+    """The thread of :func:`_exit_with_parent` for the parent process ``parent``, without the
+    check that this is a worker (a loky initializer runs before the worker process has its
+    name). The parent's pid comes from the parent: a worker still starting when its parent
+    dies is already reparented when its initializer runs, and must then exit at once."""
     global _watching_parent
-    if _watching_parent or not multiprocessing.current_process().name.startswith("Loky"):
+    if _watching_parent:
         return
     _watching_parent = True
-    parent = os.getppid()
 
     def watch():
         while os.getppid() == parent:
@@ -205,18 +214,21 @@ def _exit_with_parent():
 
 
 def _watched_loky(backend):
-    """The active loky backend with :func:`_exit_with_parent` as its workers' initializer, so
+    """The active loky backend with :func:`_watch_parent` as its workers' initializer, so
     that every worker, also one that runs none of our tasks, ends with its parent; ``None``
     (the active backend as it is) for other backends or a user's own initializer. loky reuses
     its executor across our calls (same initializer); a call of another library without it
     makes loky start new workers."""
-    if type(backend) is not LokyBackend or "initializer" in backend.backend_kwargs:
+    if type(backend) is not LokyBackend:
+        return None
+    if {"initializer", "initargs"} & set(backend.backend_kwargs):
         return None
     return LokyBackend(
         nesting_level=backend.nesting_level,
         inner_max_num_threads=backend.inner_max_num_threads,
         **backend.backend_kwargs,
-        initializer=_exit_with_parent,
+        initializer=_watch_parent,
+        initargs=(os.getpid(),),
     )
 
 

@@ -58,6 +58,18 @@ def _children(pid):
     return found
 
 
+def _commands(pids):
+    """``{pid: command line}`` of ``pids``, for a failure message."""
+    out = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                out[pid] = fh.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+        except OSError:
+            out[pid] = "?"
+    return out
+
+
 def _alive(pid):
     """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
     if psutil is not None:
@@ -156,7 +168,7 @@ def _interrupt_and_check(proc, sig, ready, deadline):
         while any(_alive(pid) for pid in children) and time.monotonic() < end:
             time.sleep(0.05)
         alive = [pid for pid in children if _alive(pid)]
-        assert not alive, f"worker processes {alive} outlived their parent"
+        assert not alive, f"processes {_commands(alive)} outlived their parent"
         return proc.communicate(timeout=30)[1].decode()  # the workers held stderr open too
     finally:
         if proc.poll() is None:
