@@ -62,8 +62,7 @@ from ._core.validation import (
     n_rows,
 )
 from ._forcing import minimal_forcing_subset
-from ._importance import training_point_importance
-from ._importance._api import METHODS
+from ._importance import METHODS, training_point_importance
 from ._objectives import (
     FAIRNESS_OBJECTIVES,
     EvaluationFunction,

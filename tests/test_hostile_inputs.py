@@ -160,13 +160,6 @@ def verified(check):
     return Works(verify)
 
 
-XFAIL_NAMES = pytest.mark.xfail(
-    strict=True,
-    reason="training_point_importance builds EvalContext on the training data under the "
-    "evaluation names (y_eval, sensitive_features_eval); the fix is in "
-    "fairlearn_divine/_importance/_api.py, not edited here: pass EvalContext(..., names=('y', "
-    "'sensitive_features')) when X_eval is None, then remove these marks",
-)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +289,6 @@ CASES = [
         lambda d: tpi(d, y=d.y_unseen),
         raises(V, r"^y contains labels \[5\]"),
         id="tpi-y-label-not-seen-at-fit",
-        marks=XFAIL_NAMES,
     ),
     P(
         lambda d: tpi(d, y=d.y.astype(bool)),
@@ -439,7 +431,6 @@ CASES = [
             r"rows",
         ),
         id="tpi-sf-short",
-        marks=XFAIL_NAMES,
     ),
     P(
         lambda d: fair(d, sensitive_features=d.a_nan),
@@ -449,7 +440,6 @@ CASES = [
             r"missing",
         ),
         id="tpi-sf-nan",
-        marks=XFAIL_NAMES,
     ),
     P(
         lambda d: fair(d, X_eval=d.X[:10], y_eval=d.y[:10], sensitive_features_eval=d.a[:9]),
@@ -465,7 +455,6 @@ CASES = [
         lambda d: fair(d, estimator=d.model_df, X=d.df, sensitive_features="group"),
         raises(V, r"sensitive_features names column\(s\) \['group'\]"),
         id="tpi-sf-unknown-column",
-        marks=XFAIL_NAMES,
     ),
     P(
         lambda d: tpi(d, estimator=d.model_df, X=d.df_nan),

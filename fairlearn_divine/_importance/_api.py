@@ -108,14 +108,15 @@ from .._core.validation import (
     check_sample_weight,
     check_X,
     check_y,
+    final_step,
     fitted_classes,
     n_rows,
 )
-from .._models import has_hessian_factors, is_differentiable_model
+from .._models import has_hessian_factors, is_boosted_trees, is_differentiable_model
 from .._objectives import EvalContext, is_log_loss, resolve_objective
 from ._banzhaf import data_banzhaf
 from ._influence import counterfactual, influence, one_step_newton
-from ._oob import data_oob
+from ._oob import BAGGING_ENSEMBLES, data_oob
 from ._refits import refit_scores
 from ._shapley import data_shapley
 from ._trees import tree_influence
@@ -193,10 +194,14 @@ METHODS = {
 
 
 def resolve_method(objectives, eval_is_train, estimator=None):
-    """The influence-style method ``method="auto"`` stands for (see
-    :func:`training_point_importance`): one-step Newton for the log loss on the training data
-    (unless ``estimator`` is a :class:`DifferentiableModel` without Hessian factors), else
-    influence."""
+    """The method ``method="auto"`` stands for (see :func:`training_point_importance`):
+    ``"tree_influence"`` for gradient-boosted trees, ``"data_oob"`` for bagging ensembles,
+    else one-step Newton for the log loss on the training data (unless ``estimator`` is a
+    :class:`DifferentiableModel` without Hessian factors) and influence otherwise."""
+    if estimator is not None and is_boosted_trees(estimator):
+        return "tree_influence"
+    if estimator is not None and isinstance(final_step(estimator), BAGGING_ENSEMBLES):
+        return "data_oob"
     if not (eval_is_train and any(is_log_loss(f) for f in objectives)):
         return "influence"
     if is_differentiable_model(estimator) and not has_hessian_factors(estimator):
@@ -247,9 +252,13 @@ def training_point_importance(
         See the module docstring of :mod:`fairlearn_divine._importance` (and
         :mod:`fairlearn_divine._shapley` for ``"data_shapley"``,
         :mod:`fairlearn_divine._importance._banzhaf` for ``"data_banzhaf"``). ``"auto"`` is
-        ``"one_step_newton"`` when an objective is ``"log_loss"`` evaluated on the training
-        data (stationary at the fit, so influence's first-order change is degenerate there),
-        else ``"influence"``; ``result.method`` names the method used.
+        ``"tree_influence"`` for a gradient-boosted classifier (``HistGradientBoosting``,
+        ``GradientBoosting``), ``"data_oob"`` for a bagging ensemble (random forest, extra
+        trees, ``BaggingClassifier``), and for a differentiable model ``"one_step_newton"``
+        when an objective is ``"log_loss"`` evaluated on the training data (stationary at the
+        fit, so influence's first-order change is degenerate there), else ``"influence"``;
+        ``result.method`` names the method used. Other classifiers (SVC, k-NN, ...) need an
+        explicit refit method: ``"loo"``, ``"data_banzhaf"`` or ``"data_shapley"``.
     objective : str, EvaluationFunction, fairlearn metric, or list of those, default="log_loss"
         ``"log_loss"``, ``"zero_one_loss"``, ``"equal_accuracy"``, ``"equal_opportunity"``,
         ``"equalized_odds"``, ``"demographic_parity"``; see :mod:`fairlearn_divine._objectives`.
@@ -342,7 +351,8 @@ def training_point_importance(
                 f"X_eval has {n_rows(X_eval)} rows but y_eval has {len(y_eval)} entries."
             )
         sf_eval = sensitive_features_eval
-    ctx = EvalContext(objectives, classes, X_eval, y_eval, sf_eval)
+    names = ("y", "sensitive_features") if eval_is_train else ("y_eval", "sensitive_features_eval")
+    ctx = EvalContext(objectives, classes, X_eval, y_eval, sf_eval, names=names)
     if not isinstance(random_state, np.random.Generator):  # a Generator is drawn from once too
         random_state = check_random_state_arg(random_state)
 
