@@ -113,18 +113,20 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.ensemble import BaggingClassifier
-from sklearn.ensemble._forest import ForestClassifier
+from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array
 
 from .._core.validation import encode_labels, final_step, n_rows
-from .._objectives._base import clip_proba
-from .._objectives._builtin import _ZeroOneLoss, is_log_loss
+from .._objectives import clip_proba, is_log_loss, is_zero_one_loss
 from .._warnings import ApproximationWarning
 from ._refits import no_options
 
-__all__ = ["data_oob"]
+__all__ = ["BAGGING_ENSEMBLES", "data_oob"]
+
+#: The forests Data-OOB reads (their trees' bootstrap rows), and every bagging ensemble.
+FORESTS = (RandomForestClassifier, ExtraTreesClassifier)
+BAGGING_ENSEMBLES = (*FORESTS, BaggingClassifier)
 
 _CHANCE_ABOVE_2 = 0.0455  # P(|N(0, 1)| > 2)
 _VALUATIONS = ("auto", "data_oob", "ensemble_linear", "member_difference")
@@ -135,7 +137,7 @@ class _BaggedMembers:
 
     def __init__(self, estimator, X, y, sample_weight):
         ensemble = final_step(estimator)
-        if isinstance(ensemble, ForestClassifier):
+        if isinstance(ensemble, FORESTS):
             self.kind = "forest"
             if not ensemble.bootstrap:
                 raise ValueError(
@@ -321,7 +323,7 @@ def data_oob(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
         raise ValueError(f"valuation must be one of {_VALUATIONS}, got {valuation!r}.")
     objectives = ctx.objectives
     names = [f.name for f in objectives]
-    per_point = [is_log_loss(f) or isinstance(f, _ZeroOneLoss) for f in objectives]
+    per_point = [is_log_loss(f) or is_zero_one_loss(f) for f in objectives]
     smooth = [getattr(f, "has_gradient", False) for f in objectives]
     if valuation == "auto":
         kinds = [

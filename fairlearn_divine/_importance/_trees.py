@@ -106,7 +106,7 @@ from scipy import sparse
 
 from .._core.parallel import parallel_map
 from .._core.validation import check_indices, check_real, encode_labels
-from .._models._trees import parse_boosted_trees
+from .._models import parse_boosted_trees
 from ._refits import no_options
 
 __all__ = ["tree_influence"]

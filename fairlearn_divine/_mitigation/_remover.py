@@ -837,7 +837,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         (not of the log-loss constraint)."""
         if self.method != "auto":
             return self.method
-        return resolve_method([objective], eval_is_train=not eval_kwargs)
+        return resolve_method([objective], eval_is_train=not eval_kwargs, estimator=self.estimator)
 
     def _scoring_split(self, X, y, sf, validation, seed):
         """The rows that are scored (and fitted), the evaluation data the scores are taken on

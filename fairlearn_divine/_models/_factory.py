@@ -70,7 +70,9 @@ def _unsupported(estimator, reason=""):
     extra = f" ({reason})" if reason else ""
     return TypeError(
         f"No differentiable view for estimator {name}{extra}. Influence-style methods support: "
-        f"{', '.join(SUPPORTED_ESTIMATORS)}. method='loo' works for any classifier."
+        f"{', '.join(SUPPORTED_ESTIMATORS)}. Refit methods work for any classifier: "
+        "method='loo', 'data_banzhaf' or 'data_shapley' (method='tree_influence' for "
+        "gradient-boosted trees, 'data_oob' for bagging ensembles)."
     )
 
 

@@ -64,7 +64,13 @@ from ._base import EvaluationFunction, clip_proba
 from ._fairlearn import fairlearn_objective
 from ._rates import RATES, RateObjective
 
-__all__ = ["FAIRNESS_OBJECTIVES", "OBJECTIVE_NAMES", "is_log_loss", "resolve_objective"]
+__all__ = [
+    "FAIRNESS_OBJECTIVES",
+    "OBJECTIVE_NAMES",
+    "is_log_loss",
+    "is_zero_one_loss",
+    "resolve_objective",
+]
 
 
 class _LogLoss(EvaluationFunction):
@@ -169,6 +175,11 @@ def is_log_loss(f):
     """Whether ``f`` is the built-in ``"log_loss"`` (whose Hessian in a GLM's parameters is
     known in closed form, and which is stationary at the fit on the training data)."""
     return isinstance(f, _LogLoss)
+
+
+def is_zero_one_loss(f):
+    """Whether ``f`` is the built-in ``"zero_one_loss"``."""
+    return isinstance(f, _ZeroOneLoss)
 
 
 def resolve_objective(objective):

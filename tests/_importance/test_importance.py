@@ -931,3 +931,32 @@ def test_result_fields():
     assert res.objective == "log_loss"
     assert isinstance(res.baseline, float)
     assert res["scores"] is res.scores
+
+
+def test_auto_method_by_estimator():
+    """method="auto": tree_influence for boosted trees (bare or in a Pipeline), data_oob for
+    bagging ensembles, the same scores as asking for the method; a clear error naming the refit
+    methods for a classifier without a fast method."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.svm import SVC
+
+    X, y = make_gaussian_classification(200, 3, 2, random_state=21)
+    cases = [
+        (HistGradientBoostingClassifier(max_iter=10, early_stopping=False), "tree_influence"),
+        (
+            make_pipeline(
+                StandardScaler(), HistGradientBoostingClassifier(max_iter=10, early_stopping=False)
+            ),
+            "tree_influence",
+        ),
+        (RandomForestClassifier(n_estimators=60, random_state=0), "data_oob"),
+    ]
+    for est, expected in cases:
+        est.fit(X, y)
+        auto = training_point_importance(est, X, y)
+        assert auto.method == expected
+        np.testing.assert_array_equal(
+            auto.scores, training_point_importance(est, X, y, method=expected).scores
+        )
+    with pytest.raises(TypeError, match="data_banzhaf"):
+        training_point_importance(SVC().fit(X, y), X, y)
