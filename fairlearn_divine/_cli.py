@@ -43,6 +43,7 @@ __all__ = ["main"]
 
 DATASETS = ("synthetic", "compas", "lsat", "law_school", "adult", "bank_marketing")
 METHODS = ("auto", "influence", "one_step_newton")
+MODELS = ("logistic", "hist_gradient_boosting")
 OBJECTIVES = tuple(FAIRNESS_OBJECTIVES)
 DEFAULT_OUTPUT = "fairlearn-divine-report.html"
 PROG = "fairlearn-divine"
@@ -187,10 +188,12 @@ def _build_parser():
     model = audit.add_argument_group("model")
     model.add_argument(
         "--model",
-        choices=("logistic",),
+        choices=MODELS,
         default="logistic",
         help="model to fit (default: logistic: standardised numeric and one-hot categorical "
-        "features, LogisticRegression)",
+        "features, LogisticRegression; hist_gradient_boosting: ordinal-encoded categorical "
+        "features, HistGradientBoostingClassifier(early_stopping=False, random_state=0), "
+        "scored by tree_influence)",
     )
     model.add_argument(
         "--model-file",
@@ -570,12 +573,15 @@ def _check_target_and_groups(y, sf, target):
 # model
 
 
-def _make_model(X, plain):
+def _make_model(X, plain, kind="logistic"):
     from pandas.api.types import is_numeric_dtype
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    if kind == "hist_gradient_boosting":
+        return _make_boosting_model(X, plain)
 
     clf = LogisticRegression(tol=1e-8, max_iter=2000)
     if plain:
@@ -591,6 +597,49 @@ def _make_model(X, plain):
     desc = (
         f"Pipeline: StandardScaler on {len(numeric)} numeric and OneHotEncoder on "
         f"{len(categorical)} categorical column(s), LogisticRegression(tol=1e-8, max_iter=2000)"
+    )
+    return Pipeline([("preprocess", pre), ("classifier", clf)]), desc
+
+
+def _make_boosting_model(X, plain):
+    """HistGradientBoostingClassifier; categorical columns ordinal-encoded and declared
+    categorical (missing values and unseen categories go to the trees' missing branch)."""
+    from pandas.api.types import is_numeric_dtype
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    # early stopping would hold out rows of its own (tree_influence refuses that split)
+    options = "early_stopping=False, random_state=0"
+    if plain:
+        clf = HistGradientBoostingClassifier(early_stopping=False, random_state=0)
+        return clf, f"HistGradientBoostingClassifier({options})"
+    numeric = [c for c in X.columns if is_numeric_dtype(X[c])]
+    categorical = [c for c in X.columns if c not in numeric]
+    pre = ColumnTransformer(
+        [
+            (
+                "cat",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                ),
+                categorical,
+            ),
+            ("num", "passthrough", numeric),
+        ]
+    )
+    clf = HistGradientBoostingClassifier(
+        categorical_features=list(range(len(categorical))) or None,
+        early_stopping=False,
+        random_state=0,
+    )
+    desc = (
+        f"Pipeline: OrdinalEncoder on {len(categorical)} categorical column(s) (declared "
+        f"categorical), {len(numeric)} numeric column(s) as they are, "
+        f"HistGradientBoostingClassifier({options})"
     )
     return Pipeline([("preprocess", pre), ("classifier", clf)]), desc
 
@@ -752,7 +801,7 @@ def _audit(args):
         plain = not args.data and (args.dataset or "synthetic") == "synthetic"
         if not plain:
             _check_cardinality(X)
-        model, model_desc = _make_model(X, plain=plain)
+        model, model_desc = _make_model(X, plain=plain, kind=args.model)
         progress(f"fitting the model ({type(model).__name__}) on {len(y)} rows")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -498,3 +498,33 @@ def test_identifier_guard_thresholds():
     _check_cardinality(pd.DataFrame({"code": [f"k{i % 100}" for i in range(120)]}))
     # a numeric identifier is one standardised column, not a blow-up
     _check_cardinality(pd.DataFrame({"id": np.arange(n)}))
+
+
+def test_hist_gradient_boosting_model_is_scored_by_tree_influence(capsys, tmp_path):
+    path = _csv(tmp_path)
+    code, out, _ = _run(
+        capsys,
+        [
+            "audit",
+            "--data",
+            str(path),
+            "--target",
+            "approved",
+            "--sensitive",
+            "sex",
+            "--model",
+            "hist_gradient_boosting",
+            "--max-fraction",
+            "0.05",
+            "--output",
+            str(tmp_path / "r.html"),
+            "--json",
+            "-",
+            "--quiet",
+        ],
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert report["method"] == report["loss_method"] == "tree_influence"
+    assert "HistGradientBoostingClassifier(early_stopping=False" in report["info"]["model"]
+    assert "OrdinalEncoder on 3 categorical column(s)" in report["info"]["model"]

@@ -157,7 +157,7 @@ def _score_note(audit):
         return "f(model without the point) − f(model), measured by an exact refit."
     if audit.method == "one_step_newton" and audit.get("score_expansion") == "exact":
         how = "one-step Newton (f evaluated at an approximation of the refit)"
-    elif audit.method in ("influence", "one_step_newton"):
+    elif audit.method in ("influence", "one_step_newton", "tree_influence", "data_oob"):
         how = _SCORE_METHODS[audit.method].split(":")[0]
         how += " (for the fairness objective, of its smooth surrogate)"
     else:
@@ -179,6 +179,9 @@ _SCORE_METHODS = {
     "influence": "influence functions: a first-order estimate of exact leave-one-out",
     "one_step_newton": "one-step Newton: an approximation of each exact leave-one-out refit",
     "loo": "exact leave-one-out refits",
+    "tree_influence": "fixed-structure tree influence: a first-order estimate of exact "
+    "leave-one-out that keeps the trees' splits",
+    "data_oob": "Data-OOB: an out-of-bag estimate from the ensemble's members",
 }
 
 

@@ -148,6 +148,24 @@ def _estimate(audit, name):
                 "removing one point may leave it unchanged)"
             )
         return "one-step Newton score", claim, caveat, "a one-step Newton estimate"
+    if method == "tree_influence":
+        return (
+            "tree-influence score",
+            "a first-order estimate with the trees' splits kept fixed says that removing it "
+            f"alone would lower a smooth surrogate of {name}",
+            "(not checked by refits; a refit can grow other trees, and the hard metric changes "
+            "in steps, so removing one point may leave it unchanged)",
+            "a fixed-structure tree-influence estimate",
+        )
+    if method == "data_oob":
+        return (
+            "Data-OOB score",
+            "the ensemble's members not trained on it give an estimate that removing it alone "
+            f"would lower a smooth surrogate of {name}",
+            "(an out-of-bag estimate, not checked by refits; often within noise for a "
+            "fairness metric, see the notes)",
+            "an out-of-bag estimate",
+        )
     if method == "loo":
         return (
             "leave-one-out score",
