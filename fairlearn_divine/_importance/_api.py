@@ -148,7 +148,10 @@ class ImportanceResult(Result):
     objective at the fitted parameters), ``damping`` and ``condition_number`` for
     influence-style methods; ``n_refits`` and ``refit_solver`` for refit-based ones;
     ``scores_stderr``, ``n_permutations``, ``converged``, ``mean_prefix_evaluations`` and
-    ``seed`` (of the permutations) for Data Shapley.
+    ``seed`` (of the permutations) for Data Shapley; ``scores_stderr``, ``n_samples``,
+    ``converged`` and ``seed`` for Data Banzhaf; ``valuation`` (per objective),
+    ``n_estimators``, ``n_out_of_bag``, ``scores_stderr``, ``data_oob_values`` for Data-OOB;
+    ``propagation``, ``exact``, ``n_trees`` and ``leaf_value_gap`` for tree influence.
     """
 
     def __repr__(self):
@@ -297,7 +300,13 @@ def training_point_importance(
         ``truncation_tolerance`` (0.01), ``convergence_tolerance`` (0.05), ``min_permutations``
         (20), ``antithetic`` (True), ``checkpoint`` (a file path to save to and resume
         from: versioned and checksummed; a damaged or foreign file is a ValueError; the seed
-        is stored in it, so ``random_state=None`` resumes), ``refit_solver``.
+        is stored in it, so ``random_state=None`` resumes), ``refit_solver``. Data Banzhaf:
+        ``n_samples`` (default 2000 random subsets, each one refit), ``min_samples`` (50),
+        ``convergence_tolerance`` (0.05), ``max_time``, ``checkpoint``, ``refit_solver``.
+        Data-OOB: ``valuation`` (``"auto"``, ``"data_oob"``, ``"ensemble_linear"`` or
+        ``"member_difference"``). Tree influence: ``propagation`` (``"full"``, default, or
+        BoostIn's ``"none"``), ``exact`` (the fixed-structure leaf refit), ``indices`` (with
+        ``exact``), ``leaf_value_tol`` (1e-4), ``structure_update`` (``"fixed"`` only).
 
     Returns
     -------
