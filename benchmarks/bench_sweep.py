@@ -9,7 +9,7 @@ training point on the log loss of a ``LogisticRegression(max_iter=3000)`` fitted
 * ``sweep``: ``select_diverse(scores, Z, 20, diversity=..., strategy=..., random_state=0)``,
   the default ``gamma="pairwise_distance"`` over the default 37-point sweep (plus the
   diversity-only run of its normalisation);
-* ``single``: ``select_diverse(scores, Z, 20, diversity=..., strategy=..., gamma=g)`` with g the
+* ``single``: ``select_diverse(scores, Z, 20, ..., gamma=g, random_state=0)`` with g the
   raw gamma the sweep chose (a fresh call: nothing is shared with the sweep); its selection must
   equal the sweep's.
 
@@ -104,7 +104,9 @@ def main(argv=None):
             args.repeats,
         )
         t_single, single = timed(
-            lambda kw=kw, g=sweep.gamma: select_diverse(scores, Z, M, gamma=g, **kw),
+            lambda kw=kw, g=sweep.gamma: select_diverse(
+                scores, Z, M, gamma=g, random_state=0, **kw
+            ),
             args.repeats,
         )
         same = single.indices.tolist() == sweep.indices.tolist()

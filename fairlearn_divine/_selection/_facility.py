@@ -21,10 +21,11 @@ the candidates whose bound can still win, and it evaluates them cheaply:
   the coverage after each step is kept while it fits in ``SNAPSHOT_BYTES`` (older candidates
   are evaluated in full).
 * **Certified picks.** Every value carries a bound ``err`` on its floating-point error
-  against the exact-arithmetic gain (the GEMM-and-exp error of each kernel entry,
-  :math:`\\epsilon\\,(2(d + 2)(\\gamma|x_u|^2 + \\gamma|x_v|^2) + 8)` per entry, twice that
-  for safety, summed over the rows used). With :math:`L` the largest lower bound
-  :math:`I_v + \\gamma(g_v - \\mathrm{err}_v)` of a candidate that is up to date, every
+  against the exact-arithmetic gain (see :func:`_error_weights`: the GEMM-and-exp error of
+  each kernel entry, :math:`u\\,(2(d + 2)(\\gamma|x_u|^2 + \\gamma|x_v|^2) + 16)` with u the
+  unit roundoff, summed over the rows used, plus ``SUM_CHUNK`` u times the sum for the
+  chunked sums of non-negative terms; twice that for safety). With :math:`L` the largest
+  lower bound :math:`I_v + \\gamma(g_v - \\mathrm{err}_v)` of a candidate that is up to date, every
   candidate whose upper bound :math:`I_v + \\gamma(g_v + \\mathrm{err}_v)` reaches :math:`L` is
   brought up to date; if more than one remains, their gains are recomputed by the very function
   plain greedy uses (:meth:`FacilityLocation.gains`) and the pick is the first maximum of
@@ -47,6 +48,7 @@ of the cost.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils import Bunch
 
 from . import _kernels
 
@@ -63,7 +65,7 @@ MAX_BATCH = 4096
 FULL_FRACTION = 0.6
 #: Every gain is recomputed in one pass over the symmetric tiles (n^2 / 2 kernel entries)
 #: when bringing the stale contenders up to date would cost more than this many n^2 entries.
-ALL_COST = 0.8
+ALL_COST = 0.6
 #: Safety factor on the floating-point error bounds.
 SAFETY = 2.0
 _TRACE = None
@@ -89,6 +91,7 @@ class GainCache:
 
     def __init__(self, max_bytes=None):
         self.nodes = {}
+        self.by_size = {}
         self.nbytes = 0
         self.max_bytes = CACHE_BYTES if max_bytes is None else max_bytes
 
@@ -97,6 +100,7 @@ class GainCache:
         found = self.nodes.get(key)
         if found is None and self.nbytes < self.max_bytes:
             found = self.nodes[key] = _Node()
+            self.by_size.setdefault(len(key), []).append(key)
             self.nbytes += 8 * len(key) + 200
         return found
 
@@ -110,18 +114,30 @@ class GainCache:
 
 
 def _error_weights(kernel):
-    """Per-row and per-candidate weights of the error bound of one kernel entry."""
-    eps = float(np.finfo(kernel.dtype).eps)
+    """Weights of the floating-point error bound of the gains (against exact arithmetic).
+
+    With u the unit roundoff of the kernel's dtype, an RBF entry is exp of a dot product of
+    length d + 2 (:meth:`BlockKernel.block`) whose error is at most (d + 2) u times the sum
+    of the absolute products, itself at most 2 (gamma|x_u|^2 + gamma|x_v|^2); exp, the casts
+    and the subtraction of the coverage add at most 16 u. The error of a sum of non-negative
+    terms in chunks of ``SUM_CHUNK`` is at most ``SUM_CHUNK`` u times the sum. Returns
+    ``(row, col, rel)``: the bound of a gain over the rows R is
+    ``sum(row[R]) + |R| col[v] + rel * |gain|``, all times ``SAFETY``.
+    """
+    u = float(np.finfo(kernel.dtype).eps) / 2.0
     n = kernel.n
     if kernel.kernel == "rbf":
         d = kernel.X.shape[1]
         sq = np.asarray(kernel._sq, dtype=float)
-        row = SAFETY * eps * (2.0 * (d + 2) * sq + 8.0 + _kernels.SUM_CHUNK)
-        col = SAFETY * eps * 2.0 * (d + 2) * sq
+        row = SAFETY * u * (2.0 * (d + 2) * sq + 16.0)
+        col = SAFETY * u * 2.0 * (d + 2) * sq
     else:
-        row = np.full(n, SAFETY * eps * (16.0 + _kernels.SUM_CHUNK))
+        row = np.full(n, SAFETY * u * 32.0)
         col = np.zeros(n)
-    return row, col
+    # float64 sums of the chunks' and the tiles' partial sums: one rounding each
+    n_partial = n / _kernels.SUM_CHUNK + n / _kernels.ROW_TILE + 64.0
+    rel = SAFETY * (u * _kernels.SUM_CHUNK + n_partial * float(np.finfo(np.float64).eps))
+    return row, col, rel
 
 
 def _decrease(kernel, rows, cols, old, new):
@@ -138,11 +154,68 @@ def _decrease(kernel, rows, cols, old, new):
             tile = kernel.block(rr, cc)
             np.maximum(tile, lo[:, None], out=tile)
             np.minimum(tile, hi[:, None], out=tile)
+            tile -= lo[:, None]  # non-negative terms: the sum's error is relative to the sum
             acc += _kernels.tile_column_sums(tile)
-            acc -= lo.sum(dtype=np.float64)
         out[c0 : c0 + len(cc)] = acc
     kernel.n_column_evaluations += len(cols) * len(rows) / max(kernel.n, 1)
     return out
+
+
+class _Sources:
+    """Coverage vectors that stored gains are exact at, and the rows changed since each.
+
+    Keys: ``t >= 0`` is this run's coverage after t picks; negative keys are the coverages
+    of other cached sets contained in the current selection (their gains come from other
+    runs). Kept while they fit in ``SNAPSHOT_BYTES``; a gain whose coverage is gone is
+    recomputed in full.
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.cov = {0: np.zeros(n)}
+        self.max = max(2, SNAPSHOT_BYTES // (8 * max(n, 1)))
+        self.rows = {}
+        self.next_key = -1
+
+    def add(self, key, cov):
+        self.cov[key] = cov
+        while len(self.cov) > self.max:  # the oldest other set first, then the oldest step
+            others = [k for k in self.cov if k < 0]
+            gone = others[0] if others else next(iter(self.cov))
+            del self.cov[gone]
+            self.rows.pop(gone, None)
+
+    def new_step(self):
+        self.rows = {}
+
+    def changed_rows(self, key, cur):
+        """``(down, up)``: rows whose coverage is higher now than at ``key`` and rows where it
+        is lower (only for a set that is not a subset of the current one); None if gone."""
+        if key not in self.rows:
+            old = self.cov.get(key)
+            if old is None:
+                self.rows[key] = None
+            else:
+                self.rows[key] = (np.flatnonzero(cur > old), np.flatnonzero(cur < old))
+        return self.rows[key]
+
+    def n_rows(self, key, cur):
+        """Kernel entries per candidate to convert a gain at ``key`` (n: in full)."""
+        rows = self.changed_rows(key, cur)
+        if rows is None:
+            return self.n
+        r = rows[0].size + rows[1].size
+        return self.n if r > FULL_FRACTION * self.n else r
+
+    def cost(self, keys, cur):
+        """Kernel entries to bring gains of these sources up to date (see _update)."""
+        uniq, counts = np.unique(keys, return_counts=True)
+        return float(
+            sum(
+                c * self.n_rows(k, cur)
+                for k, c in zip(uniq.tolist(), counts.tolist(), strict=True)
+            )
+        )
 
 
 def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
@@ -154,30 +227,43 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
     K = div.kernel
     n = len(scores)
     cache = div.gain_cache
-    row_w, col_w = _error_weights(K)
-    total_row_w = float(row_w.sum())
-    full_err = total_row_w + n * col_w
-    ub = np.array(div.initial_gains(), dtype=float)  # exact (canonical) at step 0
-    err = full_err.copy()
-    evald = np.zeros(n, dtype=np.intp)  # the step each value was computed at
-    last_change = np.full(n, -1, dtype=np.intp)  # the last step after which c_u increased
-    snaps = {0: np.zeros(n)}
-    max_snaps = max(2, SNAPSHOT_BYTES // (8 * max(n, 1)))
-    node = None
+    row_w, col_w, rel = _error_weights(K)
+    kernel_err = float(row_w.sum()) + n * col_w  # of a gain over all rows, but the sum's
+
+    def full_err(idx, vals):
+        return kernel_err[idx] + rel * np.abs(vals)
+
+    first = np.array(div.initial_gains(), dtype=float)  # exact (canonical) at step 0
+    state = Bunch(
+        ub=first,
+        err=full_err(slice(None), first),
+        evald=np.zeros(n, dtype=np.intp),  # the step each value is fresh at
+        src=np.zeros(n, dtype=np.intp),  # the coverage (a _Sources key) it is exact at
+        sources=_Sources(n),
+        alt_val=np.zeros(n),  # an exact gain at a set close to the current one (not a bound)
+        alt_err=np.zeros(n),
+        alt_key=np.zeros(n, dtype=np.intp),
+        has_alt=np.zeros(n, dtype=bool),
+        alt_rows=np.zeros(n, dtype=np.intp),
+        alt_step=-1,  # the step the alternatives were gathered for
+        row_w=row_w,
+        col_w=col_w,
+        rel=rel,
+        full_err=full_err,
+    )
+    ub, err, evald, src, sources = state.ub, state.err, state.evald, state.src, state.sources
     available = quota.start(n)
     div.n_evaluations = getattr(div, "n_evaluations", 0)
+    node = None
     for step in range(m):
-        node = cache.node(div.selected) if step > 0 else None
-        if node is not None:
-            for idx, val, e in zip(node.idx, node.val, node.err, strict=True):
-                ub[idx] = val
-                err[idx] = e
-                evald[idx] = step
+        sources.new_step()
+        if step > 0:
+            node = cache.node(div.selected)
+            _use_cache(K, div, cache, node, state, step)
         allowed = quota.allowed(div.selected, available)
         if sample is not None:
             allowed = allowed & sample(step, allowed)
         batch = FIRST_BATCH
-        rows_since = {}
         while True:
             up = scores + gamma * (ub + err)
             fresh_allowed = allowed & (evald == step)
@@ -195,36 +281,20 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
             if (
                 has_fresh
                 and hasattr(div, "all_gains")
-                and _update_cost(evald[stale], snaps, last_change, n) > ALL_COST * n * n
+                and sources.cost(src[stale], div._cur) > ALL_COST * n * n
             ):
-                everyone = np.arange(n)
                 if _TRACE is not None:
                     _TRACE.append((step, -2, n, int(stale.size)))
                 vals = div.all_gains()
                 div.n_evaluations += n
-                ub[:], err[:], evald[:] = vals, full_err, step
-                cache.store(node, everyone, vals, full_err)
+                errs = full_err(slice(None), vals)
+                ub[:], err[:], evald[:], src[:] = vals, errs, step, step
+                cache.store(node, np.arange(n), vals, errs)
                 continue
             if stale.size > batch:
                 stale = stale[np.argpartition(-up[stale], batch - 1)[:batch]]
                 stale.sort()
-            _update(
-                K,
-                div,
-                stale,
-                step,
-                ub,
-                err,
-                evald,
-                snaps,
-                last_change,
-                rows_since,
-                row_w,
-                col_w,
-                full_err,
-                cache,
-                node,
-            )
+            _update(K, div, stale, step, state, cache, node)
             batch = min(2 * batch, MAX_BATCH)
         V = np.flatnonzero(contenders)
         if V.size == 1:
@@ -232,67 +302,134 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
         else:
             g = div.gains(V)  # what plain greedy computes
             div.n_evaluations += V.size
-            ub[V], err[V] = g, full_err[V]
-            cache.store(node, V, g, full_err[V])
+            if _TRACE is not None:
+                _TRACE.append((step, "V", V.size, -1))
+            errs = full_err(V, g)
+            ub[V], err[V], src[V] = g, errs, step
+            cache.store(node, V, g, errs)
             v = int(V[int(np.argmax(scores[V] + gamma * g))])
-        before = div._cur.copy()
         div.add(v)
         available[v] = False
-        last_change[div._cur > before] = step + 1
-        snaps[step + 1] = div._cur.copy()
-        if len(snaps) > max_snaps:
-            del snaps[min(snaps)]
+        sources.add(step + 1, div._cur.copy())
     return np.array(div.selected, dtype=np.intp)
 
 
-def _update_cost(depths, snaps, last_change, n):
-    """Kernel entries needed to bring candidates of these depths up to date (see _update)."""
-    top = max(int(depths.max()), int(last_change.max())) + 2
-    per_depth = np.bincount(depths, minlength=top)
-    changed = np.bincount(last_change + 1, minlength=top + 1)  # rows by last change + 1
-    since = changed[::-1].cumsum()[::-1]  # since[t + 2] = rows with last_change > t
-    rows = np.array([since[t + 2] if t + 2 < len(since) else 0 for t in range(top)])
-    rows = np.where(rows > FULL_FRACTION * n, n, rows)
-    missing = np.array([t not in snaps for t in range(top)])
-    rows[missing] = n
-    return float(per_depth @ rows)
+def _use_cache(K, div, cache, node, state, step):
+    """Gains cached at the current set are fresh; those cached at its subsets of one element
+    less (reached by other runs) are tighter bounds, exact at a coverage close to ours."""
+    ub, err, evald, src, sources = state.ub, state.err, state.evald, state.src, state.sources
+    if node is not None:
+        for idx, val, e in zip(node.idx, node.val, node.err, strict=True):
+            ub[idx], err[idx], evald[idx], src[idx] = val, e, step, step
+    if step < 2:
+        return
+    chosen = div.selected
+    for x in chosen[:-1]:  # without the last pick: this run's own previous set
+        other = cache.nodes.get(frozenset(chosen) - {x})
+        if other is None or not other.idx:
+            continue
+        key = None
+        for idx, val, e in zip(other.idx, other.val, other.err, strict=True):
+            better = (val + e < ub[idx] + err[idx]) & (evald[idx] != step)
+            if not better.any():
+                continue
+            if key is None:
+                key = sources.next_key
+                sources.next_key -= 1
+                cov = np.zeros(K.n)
+                for w in chosen:
+                    if w != x:
+                        np.maximum(cov, K.column(w), out=cov)
+                sources.add(key, cov)
+            sel = idx[better]
+            ub[sel], err[sel], src[sel] = val[better], e[better], key
 
 
-def _update(
-    K,
-    div,
-    idx,
-    step,
-    ub,
-    err,
-    evald,
-    snaps,
-    last_change,
-    rows_since,
-    row_w,
-    col_w,
-    full_err,
-    cache,
-    node,
-):
+def _gather_alternatives(K, div, cache, state, step):
+    """Exact gains cached at sets of the current size that differ from it by one element
+    (another gamma's run swapped one pick): converting them costs the rows where the two
+    coverages differ, often far fewer than the rows changed since the candidate's own value."""
+    state.alt_step = step
+    state.has_alt[:] = False
+    chosen = list(div.selected)
+    k = len(chosen)
+    keys = cache.by_size.get(k, ())
+    if k < 1 or not keys:
+        return
+    here = frozenset(chosen)
+    sources, cur = state.sources, div._cur
+    suffix = [None] * (k + 1)  # suffix[i] = max of the columns of chosen[i:]
+    for i in range(k - 1, -1, -1):
+        col = K.column(chosen[i])
+        suffix[i] = col if suffix[i + 1] is None else np.maximum(suffix[i + 1], col)
+    for key in keys:
+        if key == here or len(key - here) != 1:
+            continue
+        other = cache.nodes[key]
+        if not other.idx:
+            continue
+        (x,) = tuple(here - key)
+        (y,) = tuple(key - here)
+        i = chosen.index(x)
+        prefix = sources.cov.get(i)
+        if prefix is None:
+            continue
+        cov = prefix if suffix[i + 1] is None else np.maximum(prefix, suffix[i + 1])
+        cov = np.maximum(cov, K.column(y))
+        akey = sources.next_key
+        sources.next_key -= 1
+        sources.add(akey, cov)
+        r = sources.n_rows(akey, cur)
+        for idx, val, e in zip(other.idx, other.val, other.err, strict=True):
+            better = (state.evald[idx] != step) & (~state.has_alt[idx] | (state.alt_rows[idx] > r))
+            sel = idx[better]
+            state.alt_val[sel], state.alt_err[sel] = val[better], e[better]
+            state.alt_key[sel], state.has_alt[sel], state.alt_rows[sel] = akey, True, r
+
+
+def _update(K, div, idx, step, state, cache, node):
     """Bring the gains of candidates ``idx`` up to date with the current coverage."""
     n = K.n
-    depths = evald[idx]
-    for t in np.unique(depths):
-        group = idx[depths == t]
-        t = int(t)
-        if t not in rows_since:
-            rows_since[t] = np.flatnonzero(last_change > t) if t in snaps else None
-        rows = rows_since[t]
-        if rows is None or rows.size > FULL_FRACTION * n:
+    ub, err, evald, src, sources = state.ub, state.err, state.evald, state.src, state.sources
+    cur = div._cur
+    if state.alt_step != step:
+        _gather_alternatives(K, div, cache, state, step)
+    base, base_err, keys = ub[idx].copy(), err[idx].copy(), src[idx].copy()
+    alt = np.flatnonzero(state.has_alt[idx])
+    if alt.size:
+        uniq, inverse = np.unique(keys[alt], return_inverse=True)
+        own = np.array([sources.n_rows(int(k), cur) for k in uniq])[inverse]
+        use = alt[state.alt_rows[idx[alt]] < own]
+        base[use], base_err[use] = state.alt_val[idx[use]], state.alt_err[idx[use]]
+        keys[use] = state.alt_key[idx[use]]
+    for key in np.unique(keys).tolist():
+        member = keys == key
+        group = idx[member]
+        rows = sources.changed_rows(key, cur)
+        if sources.n_rows(key, cur) >= n:
             vals = div.gains(group)
-            errs = full_err[group]
+            errs = state.full_err(group, vals)
+            rows = None
         else:
-            dec = _decrease(K, rows, group, snaps[t][rows], div._cur[rows])
-            vals = ub[group] - dec
-            errs = err[group] + float(row_w[rows].sum()) + rows.size * col_w[group]
+            old = sources.cov[key]
+            down, up = rows
+            dec = _decrease(K, down, group, old[down], cur[down])
+            vals = base[member] - dec
+            changed = down.size + up.size
+            amount = np.abs(dec)
+            if up.size:  # coverage lower here than there: the gains grow
+                inc = _decrease(K, up, group, cur[up], old[up])
+                vals = vals + inc
+                amount = amount + np.abs(inc)
+            errs = (
+                base_err[member]
+                + float(state.row_w[down].sum() + state.row_w[up].sum())
+                + changed * state.col_w[group]
+                + state.rel * (amount + np.abs(vals))
+            )
+            rows = down
         div.n_evaluations += group.size
         if _TRACE is not None:
-            _TRACE.append((step, t, group.size, -1 if rows is None else rows.size))
-        ub[group], err[group], evald[group] = vals, errs, step
+            _TRACE.append((step, key, group.size, -1 if rows is None else rows.size))
+        ub[group], err[group], evald[group], src[group] = vals, errs, step, step
         cache.store(node, group, vals, errs)
