@@ -528,3 +528,29 @@ def test_hist_gradient_boosting_model_is_scored_by_tree_influence(capsys, tmp_pa
     assert report["method"] == report["loss_method"] == "tree_influence"
     assert "HistGradientBoostingClassifier(early_stopping=False" in report["info"]["model"]
     assert "OrdinalEncoder on 3 categorical column(s)" in report["info"]["model"]
+
+
+def test_saved_hist_gradient_boosting_model_file(capsys, tmp_path):
+    """A saved boosted-trees Pipeline (skops lists its tree types as untrusted: --trust) is
+    audited with tree_influence, on the model's own classes."""
+    import skops.io as sio
+
+    from fairlearn_divine._cli import _make_model
+
+    path = _csv(tmp_path)
+    df = pd.read_csv(path)
+    X, y = df.drop(columns="approved"), df["approved"]
+    model, _ = _make_model(X, plain=False, kind="hist_gradient_boosting")
+    model.fit(X, y)
+    model_path = tmp_path / "boosted.skops"
+    sio.dump(model, model_path)
+    args = ["audit", "--data", str(path), "--target", "approved", "--sensitive", "sex"]
+    args += ["--model-file", str(model_path), "--max-fraction", "0.05"]
+    args += ["--output", str(tmp_path / "r.html"), "--json", "-", "--quiet"]
+    code, out, err = _run(capsys, args)
+    _assert_one_line_error(code, out, err, "--trust")
+    code, out, err = _run(capsys, [*args, "--trust"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["method"] == report["loss_method"] == "tree_influence"
+    assert report["metrics"]["accuracy"] == pytest.approx(model.score(X, y))
