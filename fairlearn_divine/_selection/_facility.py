@@ -52,7 +52,7 @@ from sklearn.utils import Bunch
 
 from . import _kernels
 
-__all__ = ["GainCache", "lazy_facility_location"]
+__all__ = ["GainCache", "lazy_facility_location", "prefill_first_picks"]
 
 #: Memory for the coverage vectors of past steps (incremental updates need them).
 SNAPSHOT_BYTES = 64 * 2**20
@@ -61,8 +61,9 @@ CACHE_BYTES = 256 * 2**20
 #: Stale candidates evaluated at once: the first batch, doubling up to the last.
 FIRST_BATCH = 128
 MAX_BATCH = 4096
+BATCH_GROWTH = 2.0
 #: Above this fraction of changed rows a candidate is evaluated over all rows.
-FULL_FRACTION = 0.6
+FULL_FRACTION = 0.85
 #: Every gain is recomputed in one pass over the symmetric tiles (n^2 / 2 kernel entries)
 #: when bringing the stale contenders up to date would cost more than this many n^2 entries.
 ALL_COST = 0.6
@@ -159,6 +160,30 @@ def _decrease(kernel, rows, cols, old, new):
         out[c0 : c0 + len(cc)] = acc
     kernel.n_column_evaluations += len(cols) * len(rows) / max(kernel.n, 1)
     return out
+
+
+def prefill_first_picks(div, picks):
+    """Cache the gains of every point after each first pick in ``picks`` (one pass over the
+    kernel for all of them: the kernel entries are computed once, the reductions once per
+    pick). A sweep's runs start from few distinct first picks (known from the column sums),
+    and a run whose first step leaves many contenders would otherwise evaluate them one by one
+    or in a pass of its own."""
+    cache, K = div.gain_cache, div.kernel
+    picks = [int(p) for p in picks if not _is_full(cache.nodes.get(frozenset([int(p)])), K.n)]
+    if not picks or K.kernel != "rbf":
+        return
+    covs = np.array([K.column(p) for p in picks])
+    row_w, col_w, rel = _error_weights(K)
+    kernel_err = float(row_w.sum()) + K.n * col_w
+    vals = K.coverage_gains(covs)
+    div.n_evaluations = getattr(div, "n_evaluations", 0) + len(picks) * K.n
+    everyone = np.arange(K.n)
+    for p, g in zip(picks, vals, strict=True):
+        cache.store(cache.node([p]), everyone, g, kernel_err + rel * np.abs(g))
+
+
+def _is_full(node, n):
+    return node is not None and any(len(idx) == n for idx in node.idx)
 
 
 class _Sources:
@@ -295,7 +320,7 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
                 stale = stale[np.argpartition(-up[stale], batch - 1)[:batch]]
                 stale.sort()
             _update(K, div, stale, step, state, cache, node)
-            batch = min(2 * batch, MAX_BATCH)
+            batch = min(int(BATCH_GROWTH * batch), MAX_BATCH)
         V = np.flatnonzero(contenders)
         if V.size == 1:
             v = int(V[0])

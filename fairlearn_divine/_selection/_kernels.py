@@ -197,41 +197,50 @@ class BlockKernel:
         Facility location's gains of all candidates at once. For the RBF kernel only the tiles
         on and above the diagonal are computed; each off-diagonal tile adds to its columns'
         gains (against the coverage of its rows) and to its rows' gains (against the coverage
-        of its columns), so a pass costs n^2 / 2 kernel entries.
+        of its columns), so a pass costs n^2 / 2 kernel entries. ``coverage`` may be a
+        ``(k, n)`` array: the gains at k coverages from one pass over the kernel (``(k, n)``).
         """
-        cov = None if coverage is None else np.asarray(coverage).astype(self.dtype)
+        if coverage is None:
+            covs, single = None, True
+        else:
+            covs = np.atleast_2d(np.asarray(coverage)).astype(self.dtype)
+            single = np.ndim(coverage) == 1
         if self.kernel != "rbf":
+            outs = []
+            for cov in [None] if covs is None else covs:
 
-            def reduce(tile, rows):
-                if cov is not None:
-                    tile -= cov[rows, None]
-                    np.maximum(tile, 0.0, out=tile)
-                return tile_column_sums(tile)
+                def reduce(tile, rows, cov=cov):
+                    if cov is not None:
+                        tile -= cov[rows, None]
+                        np.maximum(tile, 0.0, out=tile)
+                    return tile_column_sums(tile)
 
-            return self.reduce_columns(np.arange(self.n), reduce)
-        sums = np.zeros(self.n)
+                outs.append(self.reduce_columns(np.arange(self.n), reduce))
+            return outs[0] if single else np.array(outs)
+        sums = np.zeros((1 if covs is None else len(covs), self.n))
         work = None
         for c0 in range(0, self.n, COL_TILE):
             cols = slice(c0, min(c0 + COL_TILE, self.n))
             for r0 in range(0, c0 + 1, COL_TILE):
                 rows = slice(r0, min(r0 + COL_TILE, self.n))
                 tile = self.block(rows, cols)
-                if cov is None:
-                    sums[cols] += tile_column_sums(tile)
+                if covs is None:
+                    sums[0, cols] += tile_column_sums(tile)
                     if r0 != c0:
-                        sums[rows] += tile_row_sums(tile)
+                        sums[0, rows] += tile_row_sums(tile)
                     continue
                 if work is None or work.shape != tile.shape:
                     work = np.empty_like(tile)
-                np.subtract(tile, cov[rows, None], out=work)
-                np.maximum(work, 0.0, out=work)
-                sums[cols] += tile_column_sums(work)
-                if r0 != c0:
-                    np.subtract(tile, cov[None, cols], out=tile)
-                    np.maximum(tile, 0.0, out=tile)
-                    sums[rows] += tile_row_sums(tile)
+                for j, cov in enumerate(covs):
+                    np.subtract(tile, cov[rows, None], out=work)
+                    np.maximum(work, 0.0, out=work)
+                    sums[j, cols] += tile_column_sums(work)
+                    if r0 != c0:
+                        np.subtract(tile, cov[None, cols], out=work)
+                        np.maximum(work, 0.0, out=work)
+                        sums[j, rows] += tile_row_sums(work)
         self.n_column_evaluations += self.n
-        return sums
+        return sums[0] if single else sums
 
     def total_sum(self, *, max_exact=5000, n_pairs=200_000, random_state=0):
         """kappa = sum_{u,v} phi(u, v): exact for n <= max_exact, else a sampled estimate.

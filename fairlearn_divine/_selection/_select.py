@@ -34,9 +34,28 @@ Strategies
 ``"greedy"`` evaluates every candidate at every step (vectorised: :math:`O(n)` per step for
 sum-redundancy and MMD given one kernel column per pick; :math:`O(n^2 d)` per step for facility
 location). ``"lazy"`` (Minoux) keeps stale gains as upper bounds, exact for submodular R
-(sum-redundancy, facility location) and the fast choice for facility location.
+(sum-redundancy, facility location) and the fast choice for facility location, which runs
+through the certified engine of :mod:`._facility` (incremental gains over the rows whose
+coverage changed, batched through BLAS, symmetric passes when most gains are stale, and
+floating-point error bounds that make its picks plain greedy's, ties included).
 ``"stochastic"`` (Mirzasoleiman et al. 2015) evaluates a seeded random sample of
-:math:`\\lceil (n/m) \\log(1/\\epsilon) \\rceil` candidates per step.
+:math:`\\lceil (n/m) \\log(1/\\epsilon) \\rceil` candidates per step (for facility location
+through the same engine, restricted to the sample: the same picks, at a fraction of the cost).
+No strategy is switched automatically: stochastic greedy's picks differ from greedy's, so it
+runs only when asked for.
+
+The sweep
+---------
+The sweep is one selection per gamma, and its rows are exactly the selections of independent
+calls at each raw gamma (tested). What they share costs nothing in exactness: the kernel, its
+column sums and kappa, the kernel columns of picked points (an LRU cache), and for facility
+location the gains computed at every selected set (:class:`._facility.GainCache`: runs at
+neighbouring gammas reach the same sets, in any order) and the gains after each distinct first
+pick, all computed in one pass over the kernel. With ``n_jobs`` the gammas run in parallel, each
+chunk in its own state. The sweep never stops early: for ``"pairwise_distance"`` any later
+gamma may still have the largest mean pairwise distance (nothing short of its selection bounds
+it), and the result reports the whole curve (``tradeoff``), which ``"influence_budget"`` needs
+too; a stop that could change the choice or the curve is not made.
 
 To select *harmful* points for a cost ``f`` (negative scores), pass ``-scores``.
 """
@@ -61,7 +80,7 @@ from .._core.validation import (
     check_real,
 )
 from ._diversity import FacilityLocation, make_diversity
-from ._facility import lazy_facility_location
+from ._facility import lazy_facility_location, prefill_first_picks
 from ._features import diversity_features
 from ._kernels import BlockKernel, median_pairwise_distance
 
@@ -527,6 +546,16 @@ class Problem:
         s_R = abs(r_div - r_top) or 1.0
         return s_I, s_R
 
+    def _prefill(self, raw_gammas):
+        """Facility location: the gains after each distinct first pick of the sweep, in one
+        pass over the kernel (the first picks follow from the column sums: greedy's first
+        step, lowest index on ties). Only the cost changes: the runs certify their picks."""
+        allowed = np.flatnonzero(self.quota.allowed([], self.quota.start(self.n)))
+        first = self.div.initial_gains()[allowed]
+        s = self.scores[allowed]
+        picks = {int(allowed[int(np.argmax(s + g * first))]) for g in raw_gammas if g > 0}
+        prefill_first_picks(self.div, sorted(picks))
+
     def _sweep_rows(self, gammas, s_I, s_R, div=None):
         rows = []
         for g in gammas:
@@ -539,6 +568,8 @@ class Problem:
 
     def sweep(self, gammas, n_jobs=None):
         s_I, s_R = self.scales()
+        if isinstance(self.div, FacilityLocation) and self.strategy == "lazy":
+            self._prefill(np.asarray(gammas, dtype=float) * s_I / s_R)
         n_jobs = n_jobs if len(gammas) > 1 else None
         if resolve_n_jobs(n_jobs) == 1:
             task = lambda part: self._sweep_rows(part, s_I, s_R)  # noqa: E731

@@ -145,6 +145,29 @@ def test_coverage_gains_equal_dense(monkeypatch):
     np.testing.assert_allclose(bk.coverage_gains(None), K.sum(axis=0), rtol=1e-12)
     expected = np.maximum(K - cov[:, None], 0).sum(axis=0)
     np.testing.assert_allclose(bk.coverage_gains(cov), expected, rtol=1e-12, atol=1e-12)
+    # several coverages from one pass over the kernel
+    covs = np.array([cov, K[:, 5], np.zeros(len(X))])
+    both = bk.coverage_gains(covs)
+    assert both.shape == (3, len(X))
+    for c, got in zip(covs, both, strict=True):
+        want = np.maximum(K - c[:, None], 0).sum(axis=0)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_prefilled_first_picks_change_nothing():
+    """The sweep caches the gains after each distinct first pick; a run started from them
+    picks as a run without them."""
+    X, scores = _data(900, d=4, kind="clustered", seed=9)
+    q = _Quota(None, None, len(scores), 7)
+    warm = _fl(X, 2.0)
+    picks = [int(np.argmax(scores)), int(np.argmax(warm.initial_gains())), 5]
+    _facility.prefill_first_picks(warm, picks)
+    assert all(len(warm.gain_cache.nodes[frozenset([p])].idx[0]) == len(X) for p in picks)
+    for gamma in (1e-3, 0.02, 0.5):
+        warm.reset()
+        a = _facility.lazy_facility_location(scores, warm, gamma, 7, q)
+        b = _greedy(scores, _fl(X, 2.0), gamma, 7, q)
+        assert a.tolist() == b.tolist()
 
 
 def test_duplicates_and_ties_with_quota():
