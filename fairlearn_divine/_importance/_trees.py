@@ -112,6 +112,20 @@ from ._refits import no_options
 __all__ = ["tree_influence"]
 
 _PROPAGATIONS = ("full", "none")
+_LIBRARY_HINTS = {
+    "lightgbm": (
+        " If it was: a LightGBM setting that changes the leaf values is not handled here "
+        "(read: learning_rate, lambda_l2 / reg_lambda, cat_l2 on many-vs-many categorical "
+        "splits, boost_from_average, class_weight; an init_score given to fit, or a custom "
+        "objective, is not modelled)."
+    ),
+    "xgboost": (
+        " If it was: an XGBoost setting that changes the leaf values is not handled here "
+        "(read: eta / learning_rate, lambda / reg_lambda, base_score from the label mean or "
+        "given; a base_margin given to fit, a custom objective, or leaves whose Hessian sum "
+        "is below min_child_weight, are not modelled)."
+    ),
+}
 _BATCH = 64
 
 
@@ -167,6 +181,7 @@ class _Fit:
                 "early_stopping=False (or pass X_val/y_val to fit), or use method='loo'."
             )
         self.c = trees.training_weights(self.y_idx, sample_weight)
+        trees.bind_training(self.onehot, self.c)  # LightGBM's baseline is in its first trees
         Z = trees.transform(X)
         # the rows as the trees were grown on them: binned for histogram trees
         self.leaves = trees.leaves(Z, binned=trees.kind == "hist", transformed=True)
@@ -191,8 +206,8 @@ class _Fit:
 
     def baseline(self, W):
         """Baseline raw scores for weight columns ``W`` (n, B): shape (K, B)."""
-        if self.trees.baseline_rule == "zero":
-            return np.zeros((self.trees.n_outputs, W.shape[1]))
+        if self.trees.baseline_rule != "prior":  # "zero", or a given base_score ("fixed")
+            return np.repeat(self.trees.baseline[:, None], W.shape[1], axis=1)
         return self.trees.prior_link((self.onehot.T @ W) / W.sum(axis=0))
 
     def newton_step(self, G, D):
@@ -216,7 +231,8 @@ class _Fit:
             for k, A in enumerate(trees):
                 G = A @ (W * (P[:, k] - self.Y[:, k : k + 1]))
                 H = A @ (W * (P[:, k] * (1 - P[:, k])))
-                row.append(self.newton_step(G, H + tr.l2_regularization + tr.denominator_eps))
+                l2 = np.reshape(tr.leaf_l2(t, k), (-1, 1))
+                row.append(self.newton_step(G, H + l2 + tr.denominator_eps))
             for k, v in enumerate(row):
                 F[:, k] += v[self.leaves[:, t, k]]
             values.append(row)
@@ -237,7 +253,7 @@ class _Fit:
             for k in range(tr.n_outputs):
                 ell = self.leaves[:, t, k]
                 H = np.bincount(ell, self.c * P[:, k] * (1 - P[:, k]), minlength=tr.n_leaves[t, k])
-                row.append(H + tr.l2_regularization + tr.denominator_eps)
+                row.append(H + tr.leaf_l2(t, k) + tr.denominator_eps)
             denominators.append(row)
             F = F.copy()
             for k in range(tr.n_outputs):
@@ -262,6 +278,7 @@ class _Fit:
                 f"The fitted leaf values are not the Newton step on (X, y, sample_weight): "
                 f"relative gap {gap:.3g} > leaf_value_tol={tol:g}. Pass the exact training data "
                 "and sample_weight the model was fitted with (in the same order)."
+                + _LIBRARY_HINTS.get(tr.kind, "")
             )
         return gap
 
@@ -273,7 +290,7 @@ class _Fit:
             p = prior[1]
             return (self.onehot[:, 1:] - p) / (W * p * (1 - p))
         d = (self.onehot - prior) / (W * prior)
-        return d - d.mean(axis=1, keepdims=True)
+        return d - d.mean(axis=1, keepdims=True) if self.trees.center_log_prior else d
 
 
 def _first_order(fit, seeds, eval_leaves, propagation):
@@ -391,7 +408,8 @@ def tree_influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, o
     fit = _Fit(estimator, X, y, sample_weight)
     gap = fit.check_leaf_values(tol)
     tr = fit.trees
-    eval_leaves = fit.leaves if eval_is_train and tr.kind == "gbm" else tr.leaves(X_eval)
+    raw_routing = tr.kind in ("gbm", "lightgbm", "xgboost")  # training rows routed as grown
+    eval_leaves = fit.leaves if eval_is_train and raw_routing else tr.leaves(X_eval)
     P = _proba(tr.raw_predict(eval_leaves))
     info = {
         "structure_update": "fixed",

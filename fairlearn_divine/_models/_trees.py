@@ -47,18 +47,52 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = ["BoostedTrees", "is_boosted_trees", "parse_boosted_trees"]
 
 _NODE_FIELDS = ("value", "count", "left", "right", "is_leaf")
+_LGB_EPS = float(np.float32(1e-15))  # LightGBM's kEpsilon
+
+
+def _lightgbm_parameters(model_string):
+    """The resolved parameters LightGBM writes at the end of its model string
+    (``[name: value]`` lines between ``parameters:`` and ``end of parameters``)."""
+    start = model_string.rfind("\nparameters:\n")
+    end = model_string.find("end of parameters", start)
+    if start < 0 or end < 0:
+        raise TypeError("LightGBM model string has no parameters section.")
+    params = {}
+    for line in model_string[start:end].splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]") and ": " in line:
+            key, value = line[1:-1].split(": ", 1)
+            params[key] = value.strip()
+    return params
 
 
 def _final(estimator):
     return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
 
 
+def _library(model):
+    """``"lightgbm"`` / ``"xgboost"`` for their scikit-learn classifiers, else None. The
+    library is imported only when ``model`` comes from it."""
+    root = type(model).__module__.split(".")[0]
+    if root == "lightgbm":
+        import lightgbm
+
+        return "lightgbm" if isinstance(model, lightgbm.LGBMClassifier) else None
+    if root == "xgboost":
+        import xgboost
+
+        return "xgboost" if isinstance(model, xgboost.XGBClassifier) else None
+    return None
+
+
 def is_boosted_trees(estimator):
     """Whether ``estimator`` (or a Pipeline's last step) is a gradient-boosted classifier this
-    module reads (fitted or not)."""
-    return type(_final(estimator)).__name__ in (
-        "HistGradientBoostingClassifier",
-        "GradientBoostingClassifier",
+    module reads (fitted or not): scikit-learn's two, ``lightgbm.LGBMClassifier`` or
+    ``xgboost.XGBClassifier``."""
+    model = _final(estimator)
+    return (
+        type(model).__name__ in ("HistGradientBoostingClassifier", "GradientBoostingClassifier")
+        or _library(model) is not None
     )
 
 
@@ -98,16 +132,27 @@ class BoostedTrees:
         model = _final(estimator)
         self.model = model
         name = type(model).__name__
+        self.center_log_prior = True
+        self._leaf_l2 = None
+        self._folded = None
+        library = _library(model)
         if name == "HistGradientBoostingClassifier":
             self.kind = "hist"
             self._parse_hist(model)
         elif name == "GradientBoostingClassifier":
             self.kind = "gbm"
             self._parse_gbm(model)
+        elif library == "lightgbm":
+            self.kind = "lightgbm"
+            self._parse_lightgbm(model)
+        elif library == "xgboost":
+            self.kind = "xgboost"
+            self._parse_xgboost(model)
         else:
             raise TypeError(
                 "estimator must be a fitted HistGradientBoostingClassifier or "
-                "GradientBoostingClassifier (or a Pipeline ending in one), got "
+                "GradientBoostingClassifier (scikit-learn), lightgbm.LGBMClassifier or "
+                "xgboost.XGBClassifier (or a Pipeline ending in one), got "
                 f"{type(estimator).__name__}"
                 + (f" ending in {name}" if isinstance(estimator, Pipeline) else "")
                 + "."
@@ -130,7 +175,31 @@ class BoostedTrees:
         if self.n_outputs == 1:
             return np.log(p[1:]) - np.log1p(-p[1:])
         logp = np.log(p)
+        if not self.center_log_prior:  # LightGBM: log of the prior, not centred
+            return logp
         return logp - logp.mean(axis=0, keepdims=True)
+
+    def leaf_l2(self, t, k):
+        """The L2 term of every leaf's Newton denominator in tree *(t, k)*: the scalar
+        :attr:`l2_regularization`, or an array over the leaves (LightGBM adds ``cat_l2`` to
+        the leaves of many-vs-many categorical splits)."""
+        if self._leaf_l2 is None:
+            return self.l2_regularization
+        return self._leaf_l2[t][k]
+
+    def bind_training(self, onehot, weights):
+        """Fix the baseline from the training labels ``onehot`` (n, n_classes) and fitted
+        weights: LightGBM adds its ``boost_from_average`` baseline to the first iteration's
+        leaves, so the baseline is the weighted class prior's link and the first trees'
+        own values are the dumped ones minus it (checked by the Newton-step check)."""
+        if self._folded is None:
+            return
+        W = np.asarray(weights, dtype=float)[:, None]
+        b = self.prior_link((onehot.T @ W) / W.sum())[:, 0]
+        b = np.where(np.abs(b) > _LGB_EPS, b, 0.0)  # LightGBM adds no bias below kEpsilon
+        self.baseline = b
+        for k in range(self.n_outputs):
+            self.leaf_values[0][k] = self._folded[k] - b[k]
 
     def _parse_hist(self, model):
         check_is_fitted(model)
@@ -264,6 +333,263 @@ class BoostedTrees:
             self._node_to_leaf.append(maps)
             self.leaf_values.append(values)
 
+    # -- LightGBM and XGBoost: public dumps --------------------------------------------------
+
+    def _refuse(self, library, setting, why):
+        raise ValueError(
+            f"{library} {setting} is not supported by tree influence: {why} Refit without it "
+            "or use method='loo'."
+        )
+
+    def _parse_lightgbm(self, model):
+        import lightgbm
+
+        if getattr(model, "fitted_", False) is not True and not hasattr(model, "_Booster"):
+            check_is_fitted(model)
+        booster = model.booster_
+        params = _lightgbm_parameters(booster.model_to_string())
+        version = lightgbm.__version__
+        self._check_classes(model)
+        K = self.n_outputs
+
+        def num(key, default=0.0):
+            return float(params.get(key, default))
+
+        lib = "LightGBM"
+        if params.get("boosting", "gbdt") != "gbdt":
+            self._refuse(
+                lib,
+                f"boosting={params['boosting']!r}",
+                "only 'gbdt' fits every tree on all the rows with undropped earlier trees "
+                "(dart drops and rescales trees, rf averages bagged trees).",
+            )
+        if params.get("data_sample_strategy", "bagging") == "goss":
+            self._refuse(
+                lib,
+                "data_sample_strategy='goss'",
+                "GOSS grows every tree on a gradient-dependent subsample with reweighted rows.",
+            )
+        fractions = {
+            key: num(key, 1.0)
+            for key in ("bagging_fraction", "pos_bagging_fraction", "neg_bagging_fraction")
+        }
+        small = {key: v for key, v in fractions.items() if v < 1.0}
+        if small and num("bagging_freq") > 0:
+            setting = ", ".join(f"{key}={v:g}" for key, v in small.items())
+            self._refuse(
+                lib,
+                f"bagging ({setting} with bagging_freq={int(num('bagging_freq'))}; "
+                "subsample / subsample_freq in LGBMClassifier)",
+                "each tree was grown on a random subsample of the rows.",
+            )
+        for key, why in (
+            ("lambda_l1", "L1 (reg_alpha) soft-thresholds the leaf gradient sums."),
+            ("max_delta_step", "it clips the leaf values."),
+            ("path_smooth", "it shrinks every leaf value towards its parent's."),
+        ):
+            if num(key) != 0:
+                self._refuse(lib, f"{key}={num(key):g}", why)
+        if num("linear_tree") != 0:
+            self._refuse(lib, "linear_tree=True", "its leaves are linear models.")
+        if num("use_quantized_grad") != 0:
+            self._refuse(lib, "use_quantized_grad=True", "leaves fit quantized gradients.")
+        mono = [c for c in params.get("monotone_constraints", "").split(",") if c.strip()]
+        if any(float(c) != 0 for c in mono):
+            self._refuse(lib, "monotone_constraints", "monotone constraints clip leaf values.")
+        objective = params.get("objective", "")
+        expected = "binary" if K == 1 else "multiclass"
+        if objective != expected:
+            self._refuse(
+                lib,
+                f"objective={objective!r}",
+                f"only the log loss ({expected!r}) is modelled for {len(self.classes)} classes.",
+            )
+        if K == 1:
+            if num("sigmoid", 1.0) != 1.0:
+                self._refuse(lib, f"sigmoid={num('sigmoid'):g}", "the link must be sigmoid(F).")
+            if num("is_unbalance") != 0 or num("scale_pos_weight", 1.0) != 1.0:
+                self._refuse(
+                    lib,
+                    "is_unbalance / scale_pos_weight",
+                    "the label weights are not read; pass class_weight instead.",
+                )
+        dump = booster.dump_model()
+        if dump.get("num_tree_per_iteration", K) != K or dump.get("average_output", False):
+            raise TypeError(
+                f"Unexpected LightGBM model layout (lightgbm {version}): expected {K} tree(s) "
+                "per iteration and summed outputs."
+            )
+        best = int(getattr(booster, "best_iteration", 0) or 0)
+        self.n_trees = best if best > 0 else int(booster.current_iteration())
+        self._num_iteration = self.n_trees
+        self.learning_rate = num("learning_rate", 0.1)
+        self.min_child_weight = num("min_sum_hessian_in_leaf", 1e-3)
+        # multiclass: LightGBM's Hessian is K/(K-1) p (1 - p); its step -G/(K/(K-1) H + l2) is
+        # the step on p (1 - p) with the factor (K-1)/K and l2 (K-1)/K
+        self.newton_factor = 1.0 if K == 1 else (K - 1) / K
+        self.l2_regularization = num("lambda_l2") * self.newton_factor
+        cat_l2 = num("cat_l2", 10.0) * self.newton_factor
+        self.denominator_eps = 0.0
+        self.n_train = None
+        self.prior_eps = _LGB_EPS
+        self.center_log_prior = False
+        # many-vs-many categorical splits (more bins than max_cat_to_onehot) add cat_l2
+        infos = dump.get("feature_infos", {})
+        names = dump.get("feature_names", [])
+        onehot_max = num("max_cat_to_onehot", 4)
+        many = {
+            i
+            for i, name in enumerate(names)
+            if len(infos.get(name, {}).get("values", [])) > onehot_max
+        }
+        info = dump["tree_info"]
+        if len(info) < self.n_trees * K:
+            raise TypeError(f"LightGBM dump has {len(info)} trees, expected {self.n_trees * K}.")
+        self.leaf_values, self._leaf_l2 = [], []
+        for t in range(self.n_trees):
+            values, l2s = [], []
+            for k in range(K):
+                tree = info[t * K + k]
+                n_leaves = int(tree["num_leaves"])
+                v = np.zeros(n_leaves)
+                l2 = np.full(n_leaves, self.l2_regularization)
+                stack = [(tree["tree_structure"], None)]
+                while stack:
+                    node, parent = stack.pop()
+                    if "leaf_value" in node:
+                        leaf = int(node.get("leaf_index", 0))
+                        v[leaf] = float(node["leaf_value"])
+                        if (
+                            parent is not None
+                            and parent["decision_type"] == "=="
+                            and int(parent["split_feature"]) in many
+                        ):
+                            l2[leaf] += cat_l2
+                    else:
+                        stack.append((node["left_child"], node))
+                        stack.append((node["right_child"], node))
+                values.append(v)
+                l2s.append(l2)
+            self.leaf_values.append(values)
+            self._leaf_l2.append(l2s)
+        self.baseline = np.zeros(K)
+        if num("boost_from_average", 1.0) != 0:
+            # the baseline is folded into the first iteration's leaves (bind_training)
+            self.baseline_rule = "prior"
+            self._folded = [v.copy() for v in self.leaf_values[0]]
+        else:
+            self.baseline_rule = "zero"
+
+    def _parse_xgboost(self, model):
+        import json
+
+        import xgboost
+
+        booster = model.get_booster()
+        version = xgboost.__version__
+        self._check_classes(model)
+        K = self.n_outputs
+        lib = "XGBoost"
+        config = json.loads(booster.save_config())
+        learner = config["learner"]
+        gb = learner["gradient_booster"]
+        if gb.get("name") != "gbtree":
+            self._refuse(
+                lib,
+                f"booster={gb.get('name')!r}",
+                "only booster='gbtree' (undropped trees; dart drops and rescales them, "
+                "gblinear has no trees).",
+            )
+        ntree = int(gb.get("gbtree_model_param", {}).get("num_parallel_tree", "1"))
+        if ntree != 1:
+            self._refuse(lib, f"num_parallel_tree={ntree}", "a forest per iteration.")
+        if (model.get_params().get("multi_strategy") or "one_output_per_tree") != (
+            "one_output_per_tree"
+        ):
+            self._refuse(lib, "multi_strategy='multi_output_tree'", "vector-leaf trees.")
+        tp = gb.get("tree_train_param", {})
+
+        def num(key, default=0.0):
+            return float(tp.get(key, default))
+
+        if num("subsample", 1.0) < 1.0:
+            self._refuse(
+                lib,
+                f"subsample={num('subsample', 1.0):g}",
+                "each tree was grown on a random subsample of the rows.",
+            )
+        for key, name, why in (
+            ("alpha", "reg_alpha", "L1 soft-thresholds the leaf gradient sums."),
+            ("max_delta_step", "max_delta_step", "it clips the leaf values."),
+        ):
+            if num(key) != 0:
+                self._refuse(lib, f"{name}={num(key):g}", why)
+        mono = tp.get("monotone_constraints", "()").strip("()")
+        if any(float(c) != 0 for c in mono.split(",") if c.strip()):
+            self._refuse(lib, "monotone_constraints", "monotone constraints clip leaf values.")
+        objective = learner["objective"]["name"]
+        allowed = ("binary:logistic",) if K == 1 else ("multi:softprob", "multi:softmax")
+        if objective not in allowed:
+            self._refuse(
+                lib,
+                f"objective={objective!r}",
+                f"only the log loss ({' or '.join(allowed)}) is modelled.",
+            )
+        spw = float(learner["objective"].get("reg_loss_param", {}).get("scale_pos_weight", 1))
+        if spw != 1.0:
+            self._refuse(lib, f"scale_pos_weight={spw:g}", "label weights are not read.")
+        mp = learner["learner_model_param"]
+        base = np.array([float(b) for b in mp["base_score"].strip("[]").split(",")], dtype=float)
+        try:
+            best = int(model.best_iteration)
+        except AttributeError:
+            best = None
+        rounds = booster.num_boosted_rounds()
+        self.n_trees = rounds if best is None else min(best + 1, rounds)
+        self.learning_rate = num("eta", 0.3)
+        self.min_child_weight = num("min_child_weight", 1.0)
+        # XGBoost's softmax Hessian is 2 p (1 - p): the factor 1/2 and l2 / 2
+        self.newton_factor = 1.0 if K == 1 else 0.5
+        self.l2_regularization = num("lambda", 1.0) * self.newton_factor
+        self.denominator_eps = 0.0
+        self.n_train = None
+        self.prior_eps = np.finfo(np.float64).eps
+        if K == 1:
+            if base.size != 1:
+                raise TypeError(f"Unexpected XGBoost base_score {mp['base_score']!r}.")
+            self.baseline = np.log(base) - np.log1p(-base)  # base_score is a probability
+        else:
+            self.baseline = base if base.size == K else np.full(K, float(base[0]))
+        self.baseline_rule = "prior" if mp.get("boost_from_average", "1") == "1" else "fixed"
+        if model.get_params().get("base_score") is not None:
+            self.baseline_rule = "fixed"
+        dumps = booster.get_dump(dump_format="json")
+        if len(dumps) < self.n_trees * K:
+            raise TypeError(
+                f"XGBoost dump has {len(dumps)} trees, expected {self.n_trees * K} "
+                f"(xgboost {version})."
+            )
+        self.leaf_values, self._node_to_leaf = [], []
+        for t in range(self.n_trees):
+            values, maps = [], []
+            for k in range(K):
+                tree = json.loads(dumps[t * K + k])
+                leaves, n_nodes, stack = [], 0, [tree]
+                while stack:
+                    node = stack.pop()
+                    n_nodes = max(n_nodes, int(node["nodeid"]) + 1)
+                    if "leaf" in node:
+                        leaves.append((int(node["nodeid"]), float(node["leaf"])))
+                    else:
+                        stack.extend(node["children"])
+                leaves.sort()
+                leaf_of = np.full(n_nodes, -1, dtype=np.intp)
+                leaf_of[[i for i, _ in leaves]] = np.arange(len(leaves))
+                maps.append(leaf_of)
+                values.append(np.array([v for _, v in leaves], dtype=float))
+            self.leaf_values.append(values)
+            self._node_to_leaf.append(maps)
+
     # -- rows ------------------------------------------------------------------------------
 
     def transform(self, X):
@@ -289,6 +615,19 @@ class BoostedTrees:
         """
         Z = X if transformed else self.transform(X)
         T, K = self.n_trees, self.n_outputs
+        if self.kind == "lightgbm":
+            out = self.model.booster_.predict(Z, pred_leaf=True, num_iteration=T)
+            return np.asarray(out, dtype=np.intp).reshape(-1, T, K)
+        if self.kind == "xgboost":
+            nodes = np.asarray(self.model.apply(Z, iteration_range=(0, T)), dtype=np.intp)
+            nodes = nodes.reshape(-1, T, K)
+            out = np.empty_like(nodes)
+            for t in range(T):
+                for k in range(K):
+                    out[:, t, k] = self._node_to_leaf[t][k][nodes[:, t, k]]
+            if np.any(out < 0):
+                raise RuntimeError("XGBoost routed a row to an internal node of its dump.")
+            return out
         if self.kind == "gbm":
             nodes = np.asarray(self.model.apply(Z), dtype=np.intp).reshape(-1, T, K)
             out = np.empty_like(nodes)
@@ -345,11 +684,25 @@ class BoostedTrees:
         n = len(y_idx)
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         cw = getattr(self.model, "class_weight", None)
-        if self.kind == "hist" and cw is not None:
+        if self.kind in ("hist", "lightgbm") and cw is not None:
             from sklearn.utils.class_weight import compute_sample_weight
 
-            w = w * compute_sample_weight(cw, y_idx.astype(float))
+            labels = y_idx.astype(float) if self.kind == "hist" else self.classes[y_idx]
+            w = w * compute_sample_weight(cw, labels)
         return w
+
+    def raw_margin(self, X, *, transformed=False):
+        """The library's own raw scores (``decision_function``; LightGBM
+        ``predict(raw_score=True)``; XGBoost ``predict(output_margin=True)``), shape
+        ``(n_rows, n_outputs)``, for checks against :meth:`raw_predict`."""
+        Z = X if transformed else self.transform(X)
+        if self.kind == "lightgbm":
+            F = self.model.predict(Z, raw_score=True, num_iteration=self.n_trees)
+        elif self.kind == "xgboost":
+            F = self.model.predict(Z, output_margin=True, iteration_range=(0, self.n_trees))
+        else:
+            F = self.model.decision_function(Z)
+        return np.asarray(F, dtype=float).reshape(-1, self.n_outputs)
 
 
 def parse_boosted_trees(estimator):
