@@ -4,7 +4,11 @@ Problem: Adult (``fairlearn_divine.datasets.load_adult``), its training file spl
 (seeded) into 26,048 training and 6,513 validation rows; the official test file is a second
 held-out set. ``HistGradientBoostingClassifier(max_iter=100, early_stopping=False,
 categorical_features="from_dtype", random_state=0)`` on the raw columns (strings as pandas
-categories). Sensitive feature: ``sex``.
+categories); with ``--library lightgbm`` ``lightgbm.LGBMClassifier(n_estimators=100,
+random_state=0, verbose=-1)`` (defaults otherwise: 31 leaves, learning rate 0.1, pandas
+categories as LightGBM categoricals), with ``--library xgboost``
+``xgboost.XGBClassifier(n_estimators=100, tree_method="hist", enable_categorical=True,
+random_state=0)``. Sensitive feature: ``sex``.
 
 Measured:
 
@@ -26,9 +30,9 @@ Measured:
 
 Usage: ``FAIRLEARN_DIVINE_DATA=/work/shared/data python benchmarks/bench_tree_influence.py
 [--repeats R] [--n-exact N] [--max-iter T] [--threads N] [--n-loo N]
-[--sections time,agreement,loo,removal]``. Fit and influence are timed in interleaved rounds
-(the timing table is always printed); ``--threads 1`` caps both to one thread (the histogram
-fit is multithreaded, the influence mostly not).
+[--sections time,agreement,loo,removal] [--library sklearn|lightgbm|xgboost]``. Fit and
+influence are timed in interleaved rounds (the timing table is always printed); ``--threads 1``
+caps both to one thread (the histogram fit is multithreaded, the influence mostly not).
 """
 
 from __future__ import annotations
@@ -82,6 +86,12 @@ def main():
     parser.add_argument(
         "--threads", type=int, default=0, help="cap BLAS/OpenMP threads (0: no cap)"
     )
+    parser.add_argument(
+        "--library",
+        choices=("sklearn", "lightgbm", "xgboost"),
+        default="sklearn",
+        help="HistGradientBoostingClassifier (sklearn), LGBMClassifier or XGBClassifier",
+    )
     args = parser.parse_args()
 
     data = load_adult()
@@ -99,9 +109,31 @@ def main():
     X_tr = X_tr.reset_index(drop=True)
     X_val = X_val.reset_index(drop=True)
     n = len(y_tr)
-    print(f"Adult: {n} training, {len(y_val)} validation, {len(y_test)} test rows")
+    print(
+        f"Adult: {n} training, {len(y_val)} validation, {len(y_test)} test rows; "
+        f"library {args.library}"
+    )
 
     def make():
+        if args.library == "lightgbm":
+            import lightgbm
+
+            return lightgbm.LGBMClassifier(
+                n_estimators=args.max_iter,
+                random_state=0,
+                verbose=-1,
+                n_jobs=args.threads if args.threads else -1,
+            )
+        if args.library == "xgboost":
+            import xgboost
+
+            return xgboost.XGBClassifier(
+                n_estimators=args.max_iter,
+                tree_method="hist",
+                enable_categorical=True,
+                random_state=0,
+                n_jobs=args.threads if args.threads else None,
+            )
         return HistGradientBoostingClassifier(
             max_iter=args.max_iter,
             early_stopping=False,

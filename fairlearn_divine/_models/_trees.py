@@ -35,6 +35,35 @@ the sample weights, :math:`\\eta` the learning rate, :math:`\\lambda` the L2 reg
   ``predict_binned`` (the binned training data the trees were grown on) returns the leaf id.
   These are private attributes of scikit-learn; they are checked on use, and a missing one is a
   TypeError naming the installed scikit-learn version.
+
+``lightgbm.LGBMClassifier`` and ``xgboost.XGBClassifier`` (optional; imported only when the
+estimator is one of theirs) are read through their public dumps only:
+
+* LightGBM: leaves from ``booster_.predict(X, pred_leaf=True)``, leaf values from
+  ``booster_.dump_model()``, the resolved parameters from the ``parameters:`` section of
+  ``booster_.model_to_string()`` (aliases resolved by LightGBM itself). Its leaf is
+  :math:`-\\eta G / (H + \\lambda_2)`, with ``cat_l2`` added to :math:`\\lambda_2` for the two
+  leaves of a many-vs-many categorical split (more bins than ``max_cat_to_onehot``); the
+  multiclass Hessian is :math:`\\frac{K}{K-1} p (1 - p)`, so :math:`\\kappa = (K-1)/K` and
+  :math:`\\lambda = \\kappa \\lambda_2`. ``boost_from_average`` adds the baseline (logit of the
+  weighted prior; for several classes the uncentred log prior, floored at 1e-15) to the first
+  iteration's leaves; :meth:`BoostedTrees.bind_training` takes it out again from the training
+  labels and weights.
+* XGBoost: leaves from ``apply`` (``pred_leaf``), leaf values from
+  ``get_booster().get_dump(dump_format="json")``, parameters and ``base_score`` from
+  ``get_booster().save_config()``. Its leaf is :math:`-\\eta G / (H + \\lambda)`; the softmax
+  Hessian is :math:`2 p (1 - p)`, so :math:`\\kappa = 1/2` and :math:`\\lambda / 2`. The
+  baseline is the logit of ``base_score`` (binary) or ``base_score`` itself (one per class),
+  the link of the weighted prior when XGBoost estimated it (``boost_from_average``), else
+  fixed.
+
+Settings whose leaves are not that Newton step on all the rows are refused with a ValueError
+naming the setting (LightGBM: ``boosting`` other than ``"gbdt"``, GOSS, bagging, L1,
+``max_delta_step``, ``path_smooth``, ``linear_tree``, monotone constraints, quantized
+gradients, ``is_unbalance`` / ``scale_pos_weight``; XGBoost: ``booster`` other than
+``"gbtree"``, ``num_parallel_tree > 1``, ``subsample < 1``, L1, ``max_delta_step``, monotone
+constraints, ``scale_pos_weight``, vector-leaf trees). Column sampling, ``min_child_weight``,
+``min_child_samples``, ``gamma`` and the like only shape the trees and are accepted.
 """
 
 from __future__ import annotations
@@ -101,8 +130,9 @@ class BoostedTrees:
 
     Attributes
     ----------
-    kind : {"hist", "gbm"}
-        ``HistGradientBoostingClassifier`` or ``GradientBoostingClassifier``.
+    kind : {"hist", "gbm", "lightgbm", "xgboost"}
+        ``HistGradientBoostingClassifier``, ``GradientBoostingClassifier``,
+        ``LGBMClassifier`` or ``XGBClassifier``.
     n_trees : int
         Number of boosting iterations *T* (``n_iter_`` / ``n_estimators_``).
     n_outputs : int
@@ -114,10 +144,11 @@ class BoostedTrees:
         *(t, k)* **with the learning rate applied** (its contribution to the raw score).
     baseline : ndarray of shape (n_outputs,)
         :math:`b`, the raw scores before the first tree.
-    baseline_rule : {"prior", "zero"}
-        ``"prior"``: :math:`b` is the link (logit; centred log for several classes) of the
-        weighted class prior, clipped to ``[prior_eps, 1 - prior_eps]`` as scikit-learn clips
-        it, and is recomputed when weights change; ``"zero"``: :math:`b = 0`.
+    baseline_rule : {"prior", "zero", "fixed"}
+        ``"prior"``: :math:`b` is the link (logit; centred log for several classes, uncentred
+        for LightGBM, ``center_log_prior``) of the weighted class prior, clipped to
+        ``[prior_eps, 1 - prior_eps]`` as the library clips it, and is recomputed when weights
+        change; ``"zero"``: :math:`b = 0`; ``"fixed"``: a given XGBoost ``base_score``.
     learning_rate, l2_regularization, newton_factor : float
         :math:`\\eta`, :math:`\\lambda` and :math:`\\kappa` of the leaf Newton step.
     denominator_eps : float
@@ -344,8 +375,7 @@ class BoostedTrees:
     def _parse_lightgbm(self, model):
         import lightgbm
 
-        if getattr(model, "fitted_", False) is not True and not hasattr(model, "_Booster"):
-            check_is_fitted(model)
+        check_is_fitted(model)
         booster = model.booster_
         params = _lightgbm_parameters(booster.model_to_string())
         version = lightgbm.__version__
@@ -485,6 +515,7 @@ class BoostedTrees:
 
         import xgboost
 
+        check_is_fitted(model)
         booster = model.get_booster()
         version = xgboost.__version__
         self._check_classes(model)
@@ -706,8 +737,9 @@ class BoostedTrees:
 
 
 def parse_boosted_trees(estimator):
-    """Read a fitted ``HistGradientBoostingClassifier`` / ``GradientBoostingClassifier`` (or a
-    Pipeline ending in one) into a :class:`BoostedTrees`.
+    """Read a fitted ``HistGradientBoostingClassifier`` / ``GradientBoostingClassifier``,
+    ``lightgbm.LGBMClassifier`` or ``xgboost.XGBClassifier`` (or a Pipeline ending in one) into
+    a :class:`BoostedTrees`.
 
     Raises
     ------
@@ -716,6 +748,6 @@ def parse_boosted_trees(estimator):
     ValueError
         For settings whose leaves are not one Newton step on all the training rows:
         ``subsample < 1``, ``n_iter_no_change``, a custom ``init``, monotonic constraints,
-        another loss.
+        another loss; for LightGBM and XGBoost see the module docstring.
     """
     return BoostedTrees(estimator)
