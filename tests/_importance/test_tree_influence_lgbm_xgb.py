@@ -369,3 +369,36 @@ def test_lightgbm_removing_harmful_points_lowers_held_out_loss_more_than_random(
     )
     assert gain_top > max(gains_random)
     assert gain_top > 0
+
+
+@pytest.mark.parametrize("make", MAKERS)
+def test_early_stopping_string_labels_and_class_weight(make):
+    """Only the trees up to the best iteration are read (what predict uses); string labels;
+    LightGBM's class_weight is applied to the training weights."""
+    import warnings
+
+    X, y = _data(800, nan=False)
+    ys = np.array(["no", "yes"])[y]
+    kw = dict(n_estimators=200, learning_rate=0.3)
+    if make is _lgbm:
+        model = make(class_weight={"no": 1.0, "yes": 2.5}, **kw)
+        with warnings.catch_warnings():  # eval_set is deprecated in the newest LightGBM
+            warnings.simplefilter("ignore")
+            model.fit(
+                X[:500],
+                ys[:500],
+                eval_set=[(X[500:], ys[500:])],
+                callbacks=[lightgbm.early_stopping(5, verbose=False)],
+            )
+        best = model.best_iteration_
+    else:
+        model = make(early_stopping_rounds=5, **kw)
+        model.fit(X[:500], y[:500], eval_set=[(X[500:], y[500:])], verbose=False)
+        ys = y
+        best = model.best_iteration + 1
+    trees = parse_boosted_trees(model)
+    assert trees.n_trees == best < 200
+    _assert_margin(trees, X)
+    res = training_point_importance(model, X[:500], ys[:500], X_eval=X[500:], y_eval=ys[500:])
+    assert res.method == "tree_influence" and res.n_trees == best
+    assert res.leaf_value_gap < 1e-5
