@@ -258,8 +258,11 @@ class BlockKernel:
         u = rng.randint(self.n, size=n_pairs)
         v = rng.randint(self.n, size=n_pairs)
         if self.kernel == "rbf":
-            diff = self.X[u].astype(float) - self.X[v]
-            vals = np.exp(-self._gamma * np.einsum("ij,ij->i", diff, diff))
+            vals = np.empty(n_pairs)
+            for p0 in range(0, n_pairs, 16384):  # chunks: O(16384 d) memory, not O(pairs d)
+                uu, vv = u[p0 : p0 + 16384], v[p0 : p0 + 16384]
+                diff = self.X[uu].astype(float) - self.X[vv]
+                vals[p0 : p0 + 16384] = np.exp(-self._gamma * np.einsum("ij,ij->i", diff, diff))
         else:
             vals = np.array([float(self.block([a], [b])[0, 0]) for a, b in zip(u, v, strict=True)])
         return float(self.n**2 * vals.mean()), False
