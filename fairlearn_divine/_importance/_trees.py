@@ -121,9 +121,11 @@ _LIBRARY_HINTS = {
     ),
     "xgboost": (
         " If it was: an XGBoost setting that changes the leaf values is not handled here "
-        "(read: eta / learning_rate, lambda / reg_lambda, base_score from the label mean or "
-        "given; a base_margin given to fit, a custom objective, or leaves whose Hessian sum "
-        "is below min_child_weight, are not modelled)."
+        "(read: eta / learning_rate, lambda / reg_lambda, base_score given or estimated as "
+        "XGBoost 3 estimates it, the weighted label mean: other versions estimate it "
+        "otherwise, so set base_score explicitly for them; a base_margin given to fit, a "
+        "custom objective, or leaves whose Hessian sum is below min_child_weight, are not "
+        "modelled)."
     ),
 }
 _BATCH = 64

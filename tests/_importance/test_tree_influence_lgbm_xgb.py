@@ -402,3 +402,18 @@ def test_early_stopping_string_labels_and_class_weight(make):
     res = training_point_importance(model, X[:500], ys[:500], X_eval=X[500:], y_eval=ys[500:])
     assert res.method == "tree_influence" and res.n_trees == best
     assert res.leaf_value_gap < 1e-5
+
+
+def test_libraries_are_imported_only_for_their_estimators():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sklearn.ensemble import HistGradientBoostingClassifier\n"
+        "from fairlearn_divine._models._trees import is_boosted_trees\n"
+        "assert is_boosted_trees(HistGradientBoostingClassifier())\n"
+        "assert not is_boosted_trees(object())\n"
+        "assert 'lightgbm' not in sys.modules and 'xgboost' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
