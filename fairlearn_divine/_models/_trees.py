@@ -156,6 +156,12 @@ class BoostedTrees:
     n_train : int or None
         Rows the trees were grown on (histogram trees; ``None``: every training row).
     classes : ndarray
+    center_log_prior : bool
+        Whether the multiclass prior baseline is centred (scikit-learn, XGBoost) or the plain
+        log prior (LightGBM).
+    min_child_weight : float
+        LightGBM / XGBoost only: the smallest Hessian sum of a leaf (shapes the trees; read
+        for the record).
     """
 
     def __init__(self, estimator):
