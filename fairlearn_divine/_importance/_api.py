@@ -256,8 +256,9 @@ def training_point_importance(
         :mod:`fairlearn_divine._shapley` for ``"data_shapley"``,
         :mod:`fairlearn_divine._importance._banzhaf` for ``"data_banzhaf"``). ``"auto"`` is
         ``"tree_influence"`` for a gradient-boosted classifier (``HistGradientBoosting``,
-        ``GradientBoosting``, LightGBM's ``LGBMClassifier``, XGBoost's ``XGBClassifier``), ``"data_oob"`` for a bagging ensemble (random forest, extra
-        trees, ``BaggingClassifier``), and for a differentiable model ``"one_step_newton"``
+        ``GradientBoosting``, LightGBM's ``LGBMClassifier``, XGBoost's ``XGBClassifier``),
+        ``"data_oob"`` for a bagging ensemble (random forest, extra trees,
+        ``BaggingClassifier``), and for a differentiable model ``"one_step_newton"``
         when an objective is ``"log_loss"`` evaluated on the training data (stationary at the
         fit, so influence's first-order change is degenerate there), else ``"influence"``;
         ``result.method`` names the method used. Other classifiers (SVC, k-NN, ...) need an
