@@ -125,7 +125,7 @@ class FacilityLocation(_Diversity):
             np.maximum(tile, 0.0, out=tile)
             return tile_column_sums(tile)
 
-        return self.kernel.reduce_columns(cand, reduce)
+        return self.kernel.reduce_columns(cand, reduce, clamp=False)
 
     def all_gains(self):
         """The gains of every point, in one pass over the symmetric tiles."""

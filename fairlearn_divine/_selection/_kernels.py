@@ -101,15 +101,19 @@ class BlockKernel:
         other.n_column_evaluations = 0
         return other
 
-    def block(self, rows, cols):
+    def block(self, rows, cols, *, clamp=True):
         """phi(X[rows], X[cols]) as a dense (len(rows), len(cols)) array.
 
-        ``rows`` and ``cols`` may be slices (views of X, no copy) or index arrays.
+        ``rows`` and ``cols`` may be slices (views of X, no copy) or index arrays. With
+        ``clamp=False`` the RBF exponent is not clamped at 0 first: entries may exceed 1 by a
+        few units of roundoff (facility location's reductions, whose error bounds cover it,
+        save the pass).
         """
         if self.kernel == "rbf":
             # -gamma ||a - b||^2 = 2 gamma a.b - gamma |a|^2 - gamma |b|^2 in one product
             E = self._left[rows] @ self._right[cols].T
-            np.minimum(E, 0.0, out=E)
+            if clamp:
+                np.minimum(E, 0.0, out=E)
             return np.exp(E, out=E)
         A = self.X[rows]
         B = self.X[cols]
@@ -128,7 +132,7 @@ class BlockKernel:
             )
         return out
 
-    def reduce_columns(self, cols, reduce):
+    def reduce_columns(self, cols, reduce, *, clamp=True):
         """For each column v in ``cols``: sum over row tiles of ``reduce(tile, rows)``.
 
         ``reduce(tile, rows)`` gets ``phi(X[rows], X[cols])`` and returns per-column values
@@ -141,7 +145,7 @@ class BlockKernel:
             acc = np.zeros(len(cc))
             for r0 in range(0, self.n, ROW_TILE):
                 rows = slice(r0, min(r0 + ROW_TILE, self.n))
-                acc += reduce(self.block(rows, cc), rows)
+                acc += reduce(self.block(rows, cc, clamp=clamp), rows)
             out[c0 : c0 + COL_TILE] = acc
         self.n_column_evaluations += len(cols)
         return out
@@ -223,7 +227,7 @@ class BlockKernel:
             cols = slice(c0, min(c0 + COL_TILE, self.n))
             for r0 in range(0, c0 + 1, COL_TILE):
                 rows = slice(r0, min(r0 + COL_TILE, self.n))
-                tile = self.block(rows, cols)
+                tile = self.block(rows, cols, clamp=covs is None)
                 if covs is None:
                     sums[0, cols] += tile_column_sums(tile)
                     if r0 != c0:
