@@ -151,13 +151,11 @@ def _decrease(kernel, rows, cols, old, new):
         for r0 in range(0, len(rows), _kernels.ROW_TILE):
             rr = rows[r0 : r0 + _kernels.ROW_TILE]
             lo = old[r0 : r0 + _kernels.ROW_TILE].astype(dt)
-            span = new[r0 : r0 + _kernels.ROW_TILE].astype(dt) - lo
+            hi = new[r0 : r0 + _kernels.ROW_TILE].astype(dt)
             tile = kernel.block(rr, cc, clamp=False)
-            # clip(phi, lo, hi) - lo = min(max(phi - lo, 0), hi - lo): non-negative terms, so
-            # the sum's error is relative to the sum
-            tile -= lo[:, None]
-            np.maximum(tile, 0.0, out=tile)
-            np.minimum(tile, span[:, None], out=tile)
+            np.maximum(tile, lo[:, None], out=tile)
+            np.minimum(tile, hi[:, None], out=tile)
+            tile -= lo[:, None]  # non-negative terms: the sum's error is relative to the sum
             acc += _kernels.tile_column_sums(tile)
         out[c0 : c0 + len(cc)] = acc
     kernel.n_column_evaluations += len(cols) * len(rows) / max(kernel.n, 1)
