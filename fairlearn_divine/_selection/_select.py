@@ -546,6 +546,28 @@ class Problem:
         s_R = abs(r_div - r_top) or 1.0
         return s_I, s_R
 
+    def _prefill_hull(self, max_picks=6):
+        """Facility location, before the diversity-only run: the first pick of any gamma > 0
+        is a vertex of the upper convex hull of the points (column sum, score) (the diversity-
+        only run's is the last one). When there are few, their gains are computed in one pass
+        over the kernel, shared by that run and the sweep's."""
+        allowed = np.flatnonzero(self.quota.allowed([], self.quota.start(self.n)))
+        x = self.div.initial_gains()[allowed]
+        y = self.scores[allowed]
+        hull = []
+        for i in np.lexsort((y, x)).tolist():
+            while len(hull) >= 2:
+                o, a = hull[-2], hull[-1]
+                if (x[a] - x[o]) * (y[i] - y[o]) - (y[a] - y[o]) * (x[i] - x[o]) >= 0:
+                    hull.pop()
+                else:
+                    break
+            hull.append(i)
+        top = int(np.argmax([y[i] for i in hull]))
+        picks = [int(allowed[i]) for i in hull[top:]]
+        if len(picks) <= max_picks:
+            prefill_first_picks(self.div, picks)
+
     def _prefill(self, raw_gammas):
         """Facility location: the gains after each distinct first pick of the sweep, in one
         pass over the kernel (the first picks follow from the column sums: greedy's first
@@ -567,8 +589,11 @@ class Problem:
         return rows
 
     def sweep(self, gammas, n_jobs=None):
+        prefill = isinstance(self.div, FacilityLocation) and self.strategy == "lazy"
+        if prefill:
+            self._prefill_hull()
         s_I, s_R = self.scales()
-        if isinstance(self.div, FacilityLocation) and self.strategy == "lazy":
+        if prefill:
             self._prefill(np.asarray(gammas, dtype=float) * s_I / s_R)
         n_jobs = n_jobs if len(gammas) > 1 else None
         if resolve_n_jobs(n_jobs) == 1:
