@@ -181,3 +181,18 @@ def test_duplicates_and_ties_with_quota():
     lazy = select_diverse(scores, X, 9, strategy="lazy", **kw)
     greedy = select_diverse(scores, X, 9, strategy="greedy", **kw)
     assert lazy.indices.tolist() == greedy.indices.tolist()
+
+
+def test_hull_holds_the_first_pick_of_every_gamma():
+    """The sweep computes the gains after the vertices of the (column sum, score) hull in one
+    pass: every gamma's first pick is one of them."""
+    from fairlearn_divine._selection._select import Problem
+
+    X, scores = _data(1200, d=3, kind="clustered", seed=10)
+    problem = Problem(scores, X, 5, FL, "rbf", 1.5, "lazy", 0.01, None, None, 0)
+    problem._prefill_hull()
+    filled = {next(iter(k)) for k in problem.div.gain_cache.nodes if len(k) == 1}
+    colsums = problem.div.initial_gains()
+    for g in np.logspace(-8, 8, 400):
+        assert int(np.argmax(scores + g * colsums)) in filled
+    assert int(np.argmax(colsums)) in filled
