@@ -50,8 +50,9 @@ The sweep is one selection per gamma, and its rows are exactly the selections of
 calls at each raw gamma (tested). What they share costs nothing in exactness: the kernel, its
 column sums and kappa, the kernel columns of picked points (an LRU cache), and for facility
 location the gains computed at every selected set (:class:`._facility.GainCache`: runs at
-neighbouring gammas reach the same sets, in any order) and the gains after each distinct first
-pick, all computed in one pass over the kernel. With ``n_jobs`` the gammas run in parallel, each
+neighbouring gammas reach the same sets, in any order) and the gains after every possible first
+pick (the vertices of the upper hull of column sums vs scores), computed in one pass over the
+kernel. With ``n_jobs`` the gammas run in parallel, each
 chunk in its own state. The sweep never stops early: for ``"pairwise_distance"`` any later
 gamma may still have the largest mean pairwise distance (nothing short of its selection bounds
 it), and the result reports the whole curve (``tradeoff``), which ``"influence_budget"`` needs
