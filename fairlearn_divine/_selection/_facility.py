@@ -69,7 +69,6 @@ FULL_FRACTION = 0.85
 ALL_COST = 0.6
 #: Safety factor on the floating-point error bounds.
 SAFETY = 2.0
-_TRACE = None
 
 
 class _Node:
@@ -308,8 +307,6 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
                 and hasattr(div, "all_gains")
                 and sources.cost(src[stale], div._cur) > ALL_COST * n * n
             ):
-                if _TRACE is not None:
-                    _TRACE.append((step, -2, n, int(stale.size)))
                 vals = div.all_gains()
                 div.n_evaluations += n
                 errs = full_err(slice(None), vals)
@@ -327,8 +324,6 @@ def lazy_facility_location(scores, div, gamma, m, quota, *, sample=None):
         else:
             g = div.gains(V)  # what plain greedy computes
             div.n_evaluations += V.size
-            if _TRACE is not None:
-                _TRACE.append((step, "V", V.size, -1))
             errs = full_err(V, g)
             ub[V], err[V], src[V] = g, errs, step
             cache.store(node, V, g, errs)
@@ -454,7 +449,5 @@ def _update(K, div, idx, step, state, cache, node):
             )
             rows = down
         div.n_evaluations += group.size
-        if _TRACE is not None:
-            _TRACE.append((step, key, group.size, -1 if rows is None else rows.size))
         ub[group], err[group], evald[group], src[group] = vals, errs, step, step
         cache.store(node, group, vals, errs)
