@@ -9,8 +9,9 @@ split into about ``per_worker`` (default four) chunks per worker, never smaller 
 progress bar. Results come back in item order, whatever the number of workers.
 
 Progress (:func:`progress_bar`): ``progress=True`` always shows a bar, ``False`` never, and
-``None`` (the default of every public function) shows it on a terminal for work of at least
-``auto_min`` items.
+``None`` (the default of every public function) shows it on a terminal once the work has run
+for :data:`PROGRESS_DELAY` seconds (tqdm's ``delay``): long calls report progress by default,
+short ones print nothing.
 
 Seeds (:func:`run_seed`, :func:`task_seeds`, :func:`task_rng`): a randomised computation draws
 *one* integer seed up front from its ``random_state`` (an integer is the seed itself; a
@@ -100,15 +101,17 @@ def chunk_items(items, n_workers, *, min_chunk=1, per_worker=4):
     return [c for c in np.array_split(items, n_chunks) if len(c)]
 
 
-def progress_bar(progress, total, desc, *, auto_min=100):
+#: ``progress=None``: a bar appears on a terminal once the work has run this many seconds.
+PROGRESS_DELAY = 2.0
+
+
+def progress_bar(progress, total, desc):
     """A tqdm bar under the package's one progress rule (see the module docstring)."""
     if progress is not None and not isinstance(progress, bool | np.bool_):
         raise TypeError(f"progress must be True, False or None, got {progress!r}.")
-    if progress is None:
-        disable = None if total >= auto_min else True  # None: tqdm shows it on a terminal
-    else:
-        disable = not progress
-    return tqdm(total=total, desc=desc, disable=disable, leave=False)
+    if progress is None:  # disable=None: tqdm shows it on a terminal only
+        return tqdm(total=total, desc=desc, disable=None, delay=PROGRESS_DELAY, leave=False)
+    return tqdm(total=total, desc=desc, disable=not progress, leave=False)
 
 
 def run_seed(random_state):

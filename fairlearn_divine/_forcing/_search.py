@@ -423,7 +423,7 @@ def _search_point(problem, x_row, *, update, epsilon, delta, max_size, solver, v
     order = np.argsort(-proba, kind="stable")
     c0, c1 = int(order[0]), int(order[1])
     step_fn = closed_form_step if solver is None else CvxpyStep(view.n_params, solver)
-    bar = progress_bar(progress, max_size, "forcing subsets", auto_min=0)
+    bar = progress_bar(progress, max_size, "forcing subsets")
     objective = problem.objective.copy()  # the factorised Hessian at the fit, shared
     search = _Search(objective, zx, c0, c1, step_fn, epsilon, delta, max_size, bar)
     verifier = Verifier(estimator, X, problem.y, problem.sample_weight, view, x_row)

@@ -89,6 +89,7 @@ def removal_curve(
     X_measure=None,
     y_measure=None,
     sensitive_features_measure=None,
+    progress=None,
 ):
     """Accuracy and hard unfairness after removing growing fractions of the training data.
 
@@ -112,7 +113,8 @@ def removal_curve(
     class (trees) are refitted as usual. With
     ``X_measure``, ``y_measure`` and ``sensitive_features_measure`` the refits are measured
     there instead, so that points can be scored on a validation split (``X_eval``) and the
-    refits judged on a test split (DIVINE appendix D.5.1).
+    refits judged on a test split (DIVINE appendix D.5.1). ``progress`` (bool or None): a bar
+    over the refits (``None``: on a terminal, once they have run for two seconds).
 
     Returns
     -------
@@ -245,7 +247,8 @@ def removal_curve(
         ],
         np.array(jobs, dtype=object).reshape(-1, 2) if jobs else np.empty((0, 2), dtype=object),
         n_jobs=n_jobs,
-        progress=False,
+        progress=progress,
+        desc="removal curve refits",
         per_worker=1,
     )
     values = [v for part in results for v in part]

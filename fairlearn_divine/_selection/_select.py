@@ -589,7 +589,7 @@ class Problem:
             rows.append(row)
         return rows
 
-    def sweep(self, gammas, n_jobs=None):
+    def sweep(self, gammas, n_jobs=None, progress=None):
         prefill = isinstance(self.div, FacilityLocation) and self.strategy == "lazy"
         if prefill:
             self._prefill_hull()
@@ -607,7 +607,8 @@ class Problem:
             task,
             np.asarray(gammas),
             n_jobs=n_jobs,
-            progress=False,
+            progress=progress,
+            desc="gamma sweep",
             per_worker=1,
         )
         rows = [r for chunk in results for r in chunk]
@@ -649,6 +650,7 @@ def select_diverse(
     random_state=None,
     n_jobs=None,
     candidates=None,
+    progress=None,
 ):
     """Select ``n_points`` influential and diverse training points (DIVINE).
 
@@ -690,6 +692,9 @@ def select_diverse(
     candidates : boolean mask or array of row indices, optional
         Select only among these rows (e.g. the harmful points); the diversity is still
         measured against all of ``X``.
+    progress : bool or None
+        Progress bar over the gamma sweep (``None``: on a terminal, once it has run for two
+        seconds).
 
     Returns
     -------
@@ -733,7 +738,7 @@ def select_diverse(
     )
     curve = None
     if isinstance(gamma, str):
-        curve = problem.sweep(_check_gammas(gammas), n_jobs=n_jobs)
+        curve = problem.sweep(_check_gammas(gammas), n_jobs=n_jobs, progress=progress)
         k = _pick_gamma(curve, gamma, influence_budget)
         raw, normalized = curve.gammas_raw[k], curve.gammas[k]
         idx = curve.indices[k]
@@ -803,6 +808,7 @@ def tradeoff_curve(
     random_state=None,
     n_jobs=None,
     candidates=None,
+    progress=None,
 ):
     """Influence-diversity trade-off of DIVINE selections over a sweep of gamma.
 
@@ -832,4 +838,4 @@ def tradeoff_curve(
         random_state,
         candidates,
     )
-    return problem.sweep(_check_gammas(gammas), n_jobs=n_jobs)
+    return problem.sweep(_check_gammas(gammas), n_jobs=n_jobs, progress=progress)

@@ -85,7 +85,7 @@ def test_parallel_map_results_in_order(n_jobs):
 def test_progress_bar_accepts_bool_or_none(progress):
     bar = progress_bar(progress, 10, "test")
     try:
-        # None: short work (< auto_min items), no bar
+        # None: a terminal only (not pytest's captured stderr), after PROGRESS_DELAY seconds
         assert bar.disable == (progress is False or progress is None)
         bar.update(10)
     finally:
