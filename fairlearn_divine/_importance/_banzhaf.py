@@ -83,7 +83,6 @@ import time
 
 import numpy as np
 
-from .._core.files import check_output_file
 from .._core.parallel import (
     parallel_map,
     progress_bar,
@@ -92,19 +91,16 @@ from .._core.parallel import (
     stop_workers_on_interrupt,
     task_rng,
 )
-from .._core.refit import EstimatorRefitter, predict_proba_aligned
-from .._core.validation import check_integer, check_real, encode_labels, n_rows
-from .._models import NewtonRefitter, is_differentiable_model, make_view, use_newton_refits
-from ._refits import check_refit_estimator, no_options, warn_if_random_refits
+from .._core.validation import check_integer, check_real, n_rows
+from ._refits import check_refit_estimator, no_options
 from ._shapley import (
     _constant_values,
-    _ConstantPrefix,
-    _EstimatorPrefix,
-    _NewtonPrefix,
     _PrefixTooSmall,
     _signature,
+    checkpoint_path,
     load_checkpoint,
     save_checkpoint,
+    subset_game,
 )
 
 __all__ = ["data_banzhaf"]
@@ -222,43 +218,18 @@ def data_banzhaf(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     convergence_tolerance = check_real(convergence_tolerance, "convergence_tolerance", minimum=0)
     if max_time is not None:
         max_time = check_real(max_time, "max_time", minimum=0, include_minimum=False)
-    if checkpoint is not None:
-        if not isinstance(checkpoint, str | os.PathLike):
-            raise TypeError(
-                f"checkpoint must be None or a file path (str or os.PathLike), got {checkpoint!r}."
-            )
-        checkpoint = os.fspath(checkpoint)
-        check_output_file(checkpoint, argname="checkpoint")  # before any computation
-    use_newton = use_newton_refits(refit_solver, estimator)
+    checkpoint = checkpoint_path(checkpoint)
 
     y = np.asarray(y)
     n = n_rows(X)
     m = len(ctx.objectives)
-    classes = ctx.classes
-    y_idx = encode_labels(y, classes)
     rs = runtime["random_state"]
     seed = run_seed(rs)  # subset k is drawn from SeedSequence([seed, k])
 
     # the full-data value (the reference the sums are taken from) and the empty set's
-    weights = np.ones(n) if sample_weight is None else sample_weight
-    f_empty = _constant_values(ctx, np.bincount(y_idx, weights=weights, minlength=len(classes)))
-    if is_differentiable_model(estimator):
-        fallback = _ConstantPrefix(ctx)
-    else:
-        fallback = _EstimatorPrefix(estimator, X, y, sample_weight, ctx)
-    if use_newton:
-        view = make_view(estimator, X, y, sample_weight=sample_weight)
-        refitter = NewtonRefitter(view)
-        start = refitter.solve(np.arange(n), view.params)
-        Z_eval = view.X_ if ctx.X is X else view.transform(ctx.X)
-        f_full = ctx.values(refitter.proba(Z_eval, start))
-        fitter = _NewtonPrefix(refitter, Z_eval, ctx, fallback)
-    else:
-        warn_if_random_refits(estimator, "data_banzhaf")
-        start = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight).fit()
-        f_full = ctx.values(predict_proba_aligned(start, ctx.X, classes))
-        fitter = fallback
-    f_full = np.asarray(f_full, dtype=float)
+    game = subset_game(estimator, X, y, sample_weight, ctx, refit_solver, "data_banzhaf")
+    use_newton, y_idx, weights = game.use_newton, game.y_idx, game.weights
+    f_empty, f_full, fitter, start = game.f_empty, game.f_full, game.fitter, game.start
 
     game = _signature(estimator, X, y, sample_weight, ctx, False, 0.0)
     signature = hashlib.sha256(f"data_banzhaf msr|{game}".encode()).hexdigest()

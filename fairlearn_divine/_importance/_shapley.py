@@ -69,6 +69,7 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import Bunch
 
 from .._core.files import atomic_write_bytes, check_input_file, check_output_file
 from .._core.parallel import (
@@ -251,6 +252,63 @@ def _signature(estimator, X, y, sample_weight, ctx, antithetic, tol):
     return digest.hexdigest()
 
 
+def checkpoint_path(checkpoint):
+    """``checkpoint`` as a path string (``None`` stays ``None``), checked writable before any
+    computation."""
+    if checkpoint is None:
+        return None
+    if not isinstance(checkpoint, str | os.PathLike):
+        raise TypeError(
+            f"checkpoint must be None or a file path (str or os.PathLike), got {checkpoint!r}."
+        )
+    checkpoint = os.fspath(checkpoint)
+    check_output_file(checkpoint, argname="checkpoint")
+    return checkpoint
+
+
+def subset_game(estimator, X, y, sample_weight, ctx, refit_solver, method):
+    """The cooperative game of a subset valuation (Data Shapley, Data Banzhaf): the values of
+    the empty set (the constant predictor) and of the full data, and the fitter that values a
+    subset (warm-started exact Newton refits, or the estimator's own ``fit``).
+
+    Returns a Bunch: ``use_newton``, ``y_idx`` (encoded labels), ``weights`` (the sample weights,
+    ones without them), ``f_empty``, ``f_full`` (arrays of shape ``(n_objectives,)``),
+    ``fitter`` and ``start`` (the full-data solution: parameters for Newton refits, else the
+    fitted estimator).
+    """
+    use_newton = use_newton_refits(refit_solver, estimator)
+    n = n_rows(X)
+    y_idx = encode_labels(y, ctx.classes)
+    weights = np.ones(n) if sample_weight is None else sample_weight
+    counts = np.bincount(y_idx, weights=weights, minlength=len(ctx.classes))
+    f_empty = _constant_values(ctx, counts)
+    if is_differentiable_model(estimator):
+        fallback = _ConstantPrefix(ctx)
+    else:
+        fallback = _EstimatorPrefix(estimator, X, y, sample_weight, ctx)
+    if use_newton:
+        view = make_view(estimator, X, y, sample_weight=sample_weight)
+        refitter = NewtonRefitter(view)
+        start = refitter.solve(np.arange(n), view.params)
+        Z_eval = view.X_ if ctx.X is X else view.transform(ctx.X)
+        f_full = ctx.values(refitter.proba(Z_eval, start))
+        fitter = _NewtonPrefix(refitter, Z_eval, ctx, fallback)
+    else:
+        warn_if_random_refits(estimator, method)
+        start = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight).fit()
+        f_full = ctx.values(predict_proba_aligned(start, ctx.X, ctx.classes))
+        fitter = fallback
+    return Bunch(
+        use_newton=use_newton,
+        y_idx=y_idx,
+        weights=weights,
+        f_empty=f_empty,
+        f_full=np.asarray(f_full, dtype=float),
+        fitter=fitter,
+        start=start,
+    )
+
+
 def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
     """Truncated Monte Carlo Data Shapley; returns (scores (m, n), base (m,), info)."""
     n_permutations = options.pop("n_permutations", None)
@@ -274,53 +332,25 @@ def data_shapley(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, opt
     if not isinstance(antithetic, bool | np.bool_):
         raise TypeError(f"antithetic must be True or False, got {antithetic!r}.")
     antithetic = bool(antithetic)
-    if checkpoint is not None:
-        if not isinstance(checkpoint, str | os.PathLike):
-            raise TypeError(
-                f"checkpoint must be None or a file path (str or os.PathLike), got {checkpoint!r}."
-            )
-        checkpoint = os.fspath(checkpoint)
-        check_output_file(checkpoint, argname="checkpoint")  # before any computation
+    checkpoint = checkpoint_path(checkpoint)
 
     y = np.asarray(y)
     n = n_rows(X)
     m = len(ctx.objectives)
-    classes = ctx.classes
-    y_idx = encode_labels(y, classes)
     rs = runtime["random_state"]
     # the seed of sample t's permutation is SeedSequence([seed, t]) (the package's one seeding
     # rule); drawn up front, so that a checkpoint stores it and random_state=None resumes
     seed = run_seed(rs)
 
-    # full-data and empty-set values
-    use_newton = use_newton_refits(refit_solver, estimator)
-    weights = np.ones(n) if sample_weight is None else sample_weight
-    f_empty = _constant_values(ctx, np.bincount(y_idx, weights=weights, minlength=len(classes)))
-    if use_newton:
-        view = make_view(estimator, X, y, sample_weight=sample_weight)
-        refitter = NewtonRefitter(view)
-        theta_full = refitter.solve(np.arange(n), view.params)
-        Z_eval = view.X_ if ctx.X is X else view.transform(ctx.X)
-        f_full = ctx.values(refitter.proba(Z_eval, theta_full))
-    else:
-        warn_if_random_refits(estimator, "data_shapley")
-        full = EstimatorRefitter(estimator, X, y, sample_weight=sample_weight).fit()
-        f_full = ctx.values(predict_proba_aligned(full, ctx.X, classes))
+    game = subset_game(estimator, X, y, sample_weight, ctx, refit_solver, "data_shapley")
+    use_newton, y_idx, weights = game.use_newton, game.y_idx, game.weights
+    f_empty, f_full, prefix = game.f_empty, game.f_full, game.fitter
     # truncation_tolerance=0: no truncation (every prefix of every permutation is refitted)
     tol_abs = None
     if truncation_tolerance > 0:
         tol_abs = truncation_tolerance * np.maximum(
             np.abs(f_full), np.maximum(0.01 * np.abs(f_empty - f_full), 1e-12)
         )
-
-    if is_differentiable_model(estimator):
-        fallback = _ConstantPrefix(ctx)
-    else:
-        fallback = _EstimatorPrefix(estimator, X, y, sample_weight, ctx)
-    if use_newton:
-        prefix = _NewtonPrefix(refitter, Z_eval, ctx, fallback)
-    else:
-        prefix = fallback
 
     per_sample = 2 if antithetic else 1
     max_samples = max(1, n_permutations // per_sample)
