@@ -61,15 +61,15 @@ def warn_if_stationary(ctx, eval_is_train, what, remedy=None):
         )
 
 
-def _log_loss_hessians(view, ctx, X_eval, eval_is_train):
+def _log_loss_hessians(view, ctx, Z):
     """Per objective, the Hessian of f in the parameters where it is known in closed form
-    (the built-in log loss on a view that provides ``log_loss_hessian``), else ``None``."""
+    (the built-in log loss on a view that provides ``log_loss_hessian``), else ``None``;
+    ``Z``: the evaluation data in the view's features."""
     hessians = []
     H = None
     for f in ctx.objectives:
         if is_log_loss(f):
             if H is None:
-                Z = view.X_ if eval_is_train else view.transform(X_eval)
                 n_eval = len(ctx.y_idx)
                 H = view.log_loss_hessian(Z, np.full(n_eval, 1.0 / n_eval))
                 if H is None:  # not known for this view
@@ -80,9 +80,9 @@ def _log_loss_hessians(view, ctx, X_eval, eval_is_train):
     return hessians
 
 
-def _objective_gradients(view, ctx, X_eval, eval_is_train):
-    """f values at the fitted model and the columns grad_theta f, shape (n_params, m)."""
-    Z = view.X_ if eval_is_train else view.transform(X_eval)
+def _objective_gradients(view, ctx, Z):
+    """f values at the fitted model and the columns grad_theta f, shape (n_params, m), on the
+    evaluation data ``Z`` (in the view's features)."""
     P = view.predict_proba_features(Z)
     values, G = ctx.values_and_gradients(P)
     return values, np.asarray(view.proba_vjp_features(Z, np.stack(G, axis=-1)), dtype=float)
@@ -101,7 +101,8 @@ def _prepare_influence(
         view = make_view(estimator, X, y, sample_weight=sample_weight)
     tol = options.pop("optimality_tol", 1e-3)
     optimality = _optimality(view, check_real(tol, "optimality_tol", minimum=0, allow_inf=True))
-    base, grad_f = _objective_gradients(view, ctx, X_eval, eval_is_train)
+    Z_eval = view.X_ if eval_is_train else view.transform(X_eval)  # transformed once
+    base, grad_f = _objective_gradients(view, ctx, Z_eval)
     solver = HessianSolver(view.hessian(), null_space=view.null_space())
     V = solver.solve(grad_f)
     info = {
@@ -109,11 +110,11 @@ def _prepare_influence(
         "damping": solver.damping,
         "condition_number": solver.condition_number,
     }
-    return view, base, V, solver, info
+    return view, Z_eval, base, V, solver, info
 
 
 def influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
-    view, base, V, _, info = _prepare_influence(
+    view, _, base, V, _, info = _prepare_influence(
         estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
     )
     no_options(options, "influence")
@@ -131,7 +132,7 @@ def one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, 
             f"objective_expansion must be one of {', '.join(map(repr, _EXPANSIONS))}, "
             f"got {expansion!r}."
         )
-    view, base, V, solver, info = _prepare_influence(
+    view, Z_eval, base, V, solver, info = _prepare_influence(
         estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options
     )
     no_options(options, "one_step_newton")
@@ -143,7 +144,7 @@ def one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, 
     theta = view.params
     hessians = [None] * m
     if expansion in ("auto", "quadratic"):
-        hessians = _log_loss_hessians(view, ctx, X_eval, eval_is_train)
+        hessians = _log_loss_hessians(view, ctx, Z_eval)
         known = [Hf is not None for Hf in hessians]
         if expansion == "quadratic" and not all(known):
             missing = [f.name for f, ok in zip(ctx.objectives, known, strict=True) if not ok]
@@ -156,8 +157,6 @@ def one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, 
             )
         if expansion == "auto":  # per objective
             expansion = "quadratic" if any(known) else "linear"
-    if expansion == "exact":
-        proba_at = _proba_function(view, X_eval)
     for start in range(0, n, _BLOCK):
         rows = slice(start, min(start + _BLOCK, n))
         Xb = view.X_[rows]
@@ -179,21 +178,21 @@ def one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, 
         if expansion == "linear":
             FV = np.einsum("bpr,pm->brm", F, V)  # F^T v
             scores[:, rows] = (G @ V).T + np.einsum("brm,br->mb", FV, z)
-        elif expansion == "quadratic":
-            # f(theta + Delta_i) - f(theta) = grad f^T Delta_i + 1/2 Delta_i^T H_f Delta_i + O(3)
-            # (grad f^T Delta_i = v^T (c g_i + F_i z_i), v = H^-1 grad f)
-            rhs = G.T + np.einsum("bpr,br->pb", F, z)
-            Delta = solver.solve(rhs)  # (p, b)
-            scores[:, rows] = V.T @ rhs
-            for k, Hf in enumerate(hessians):
-                if Hf is not None:
-                    scores[k, rows] += 0.5 * np.sum(Delta * (Hf @ Delta), axis=0)
         else:
             # Delta_i = H^-1 (c g_i + F_i z_i)
             rhs = G.T + np.einsum("bpr,br->pb", F, z)
             Delta = solver.solve(rhs)  # (p, b)
-            for j in range(b):
-                scores[:, start + j] = ctx.values(proba_at(theta + Delta[:, j])) - base
+            if expansion == "quadratic":
+                # f(theta + Delta_i) - f(theta) = grad f^T Delta_i + 1/2 Delta_i^T H_f Delta_i
+                # + O(3), with grad f^T Delta_i = v^T (c g_i + F_i z_i), v = H^-1 grad f
+                scores[:, rows] = V.T @ rhs
+                for k, Hf in enumerate(hessians):
+                    if Hf is not None:
+                        scores[k, rows] += 0.5 * np.sum(Delta * (Hf @ Delta), axis=0)
+            else:
+                for j in range(b):
+                    proba = view.predict_proba_features(Z_eval, theta + Delta[:, j])
+                    scores[:, start + j] = ctx.values(proba) - base
     if expansion == "linear":
         warn_if_stationary(
             ctx,
@@ -209,16 +208,10 @@ def one_step_newton(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, 
             stacklevel=2,
         )
     if expansion == "quadratic" and not all(Hf is not None for Hf in hessians):
-        # 'auto' past the exact budget: second order where f's Hessian is known
+        # 'auto' with objectives of both kinds: second order where f's Hessian is known
         expansion = ["quadratic" if Hf is not None else "linear" for Hf in hessians]
     info["objective_expansion"] = expansion
     return scores, base, info
-
-
-def _proba_function(view, X_eval):
-    """``params -> proba on X_eval``, transforming X_eval once."""
-    Z = view.transform(X_eval)
-    return lambda params: view.predict_proba_features(Z, params)
 
 
 def counterfactual(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
@@ -241,7 +234,7 @@ def counterfactual(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, o
             kind="flip",
             method="counterfactual",
         )
-    view, base, V, _, info = _prepare_influence(
+    view, _, base, V, _, info = _prepare_influence(
         estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, view=view
     )
     no_options(options, "counterfactual")
