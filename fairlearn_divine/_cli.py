@@ -573,21 +573,26 @@ def _check_target_and_groups(y, sf, target):
 # model
 
 
-def _make_model(X, plain, kind="logistic"):
+def _column_kinds(X):
+    """(numeric, categorical) column names of the DataFrame ``X``."""
     from pandas.api.types import is_numeric_dtype
+
+    numeric = [c for c in X.columns if is_numeric_dtype(X[c])]
+    return numeric, [c for c in X.columns if c not in numeric]
+
+
+def _make_model(X, plain, kind="logistic"):
+    if kind == "hist_gradient_boosting":
+        return _make_boosting_model(X, plain)
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    if kind == "hist_gradient_boosting":
-        return _make_boosting_model(X, plain)
-
     clf = LogisticRegression(tol=1e-8, max_iter=2000)
     if plain:
         return clf, "LogisticRegression(tol=1e-8, max_iter=2000)"
-    numeric = [c for c in X.columns if is_numeric_dtype(X[c])]
-    categorical = [c for c in X.columns if c not in numeric]
+    numeric, categorical = _column_kinds(X)
     pre = ColumnTransformer(
         [
             ("num", StandardScaler(), numeric),
@@ -604,42 +609,29 @@ def _make_model(X, plain, kind="logistic"):
 def _make_boosting_model(X, plain):
     """HistGradientBoostingClassifier; categorical columns ordinal-encoded and declared
     categorical (missing values and unseen categories go to the trees' missing branch)."""
-    from pandas.api.types import is_numeric_dtype
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OrdinalEncoder
 
     # early stopping would hold out rows of its own (tree_influence refuses that split)
-    options = "early_stopping=False, random_state=0"
-    if plain:
-        clf = HistGradientBoostingClassifier(early_stopping=False, random_state=0)
-        return clf, f"HistGradientBoostingClassifier({options})"
-    numeric = [c for c in X.columns if is_numeric_dtype(X[c])]
-    categorical = [c for c in X.columns if c not in numeric]
-    pre = ColumnTransformer(
-        [
-            (
-                "cat",
-                OrdinalEncoder(
-                    handle_unknown="use_encoded_value",
-                    unknown_value=np.nan,
-                    encoded_missing_value=np.nan,
-                ),
-                categorical,
-            ),
-            ("num", "passthrough", numeric),
-        ]
+    options = {"early_stopping": False, "random_state": 0}
+    name = (
+        "HistGradientBoostingClassifier(" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
     )
+    if plain:
+        return HistGradientBoostingClassifier(**options), name
+    numeric, categorical = _column_kinds(X)
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+    )
+    pre = ColumnTransformer([("cat", encoder, categorical), ("num", "passthrough", numeric)])
     clf = HistGradientBoostingClassifier(
-        categorical_features=list(range(len(categorical))) or None,
-        early_stopping=False,
-        random_state=0,
+        categorical_features=list(range(len(categorical))) or None, **options
     )
     desc = (
         f"Pipeline: OrdinalEncoder on {len(categorical)} categorical column(s) (declared "
-        f"categorical), {len(numeric)} numeric column(s) as they are, "
-        f"HistGradientBoostingClassifier({options})"
+        f"categorical), {len(numeric)} numeric column(s) as they are, {name}"
     )
     return Pipeline([("preprocess", pre), ("classifier", clf)]), desc
 
