@@ -15,12 +15,12 @@ rule is tested in ``tests/_mitigation/test_remover_seed.py``.
 """
 
 import functools
-import os
 import warnings
 
 import joblib
 import numpy as np
 import pytest
+from _dask import local_client
 from _refits import make_gaussian_classification
 from numpy.testing import assert_array_equal
 from sklearn.datasets import make_moons
@@ -41,27 +41,8 @@ BACKENDS = ["loky", "threading", "dask"]
 
 @pytest.fixture(scope="module")
 def dask_client():
-    try:
-        import distributed
-    except ImportError as exc:  # the `test` extra installs it: CI must run these tests
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"dask.distributed is required in CI: {exc}")
-        pytest.skip(f"dask.distributed is not installed: {exc}")
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,  # threads of this process: tasks could share objects, and start fast
-        dashboard_address=None,
-        silence_logs=40,
-    )
-    try:
-        client = distributed.Client(cluster, timeout="60s")
-        try:
-            yield client
-        finally:
-            client.close(timeout=30)
-    finally:
-        cluster.close(timeout=30)
+    with local_client(processes=False) as client:
+        yield client
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from _dask import local_client
 from _refits import make_gaussian_classification, tight
 from fairlearn.metrics import equalized_odds_difference
 from numpy.testing import assert_allclose, assert_array_equal
@@ -313,19 +314,8 @@ def test_same_result_for_any_n_jobs_and_backend():
 
 @pytest.fixture(scope="module")
 def dask_client():
-    import distributed
-
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-    )
-    try:
-        client = distributed.Client(cluster, timeout="60s")
-        try:
-            yield client
-        finally:
-            client.close(timeout=30)
-    finally:
-        cluster.close(timeout=30)
+    with local_client(processes=True) as client:
+        yield client
 
 
 def test_dask_backend_equals_serial(dask_client):

@@ -15,6 +15,7 @@ import os
 import joblib
 import numpy as np
 import pytest
+from _dask import local_client
 from _refits import fit, loo_refits, make_gaussian_classification, pearson, tight
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
@@ -250,22 +251,8 @@ def test_same_seed_same_result_and_other_seed_differs():
 
 @pytest.fixture(scope="module")
 def dask_client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=40,
-    )
-    try:
-        client = distributed.Client(cluster, timeout="60s")
-        try:
-            yield client
-        finally:
-            client.close(timeout=30)
-    finally:
-        cluster.close(timeout=30)
+    with local_client(processes=True) as client:
+        yield client
 
 
 def test_dask_backend_equals_serial(dask_client):
