@@ -1,10 +1,9 @@
 """Fixed-structure influence for gradient-boosted trees (method="tree_influence")."""
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
+from _tree_removal import compas_split, top_vs_random_removal
 from scipy.special import expit, logit, softmax
 from scipy.stats import spearmanr
 from sklearn.compose import ColumnTransformer
@@ -12,7 +11,6 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
@@ -286,17 +284,7 @@ def test_multiclass_first_order_ranks_like_leaf_refit(make):
 
 
 def test_removing_harmful_points_lowers_held_out_loss_more_than_random():
-    from fairlearn_divine.datasets import load_compas
-
-    data_home = os.environ.get("FAIRLEARN_DIVINE_DATA")
-    if not data_home or not os.path.isdir(data_home):
-        pytest.skip("FAIRLEARN_DIVINE_DATA is not set to the shared data")
-    data = load_compas(data_home=data_home)
-    X = data.X.copy()
-    for col in X.columns:
-        if not pd.api.types.is_numeric_dtype(X[col]):
-            X[col] = X[col].astype("category")
-    X_tr, X_val, y_tr, y_val = train_test_split(X, data.y, test_size=0.3, random_state=0)
+    X_tr, X_val, y_tr, y_val = compas_split()
 
     def fit(rows):
         model = HistGradientBoostingClassifier(
@@ -304,28 +292,7 @@ def test_removing_harmful_points_lowers_held_out_loss_more_than_random():
         )
         return model.fit(X_tr.iloc[rows], y_tr[rows])
 
-    n = len(y_tr)
-    everything = np.arange(n)
-    model = fit(everything)
-    base = log_loss(y_val, model.predict_proba(X_val))
-    res = training_point_importance(
-        model, X_tr, y_tr, method="tree_influence", X_eval=X_val, y_eval=y_val
-    )
-    k = int(0.05 * n)
-    harmful = np.argsort(res.scores)[:k]  # most negative = most harmful
-    kept = np.setdiff1d(everything, harmful)
-    gain_top = base - log_loss(y_val, fit(kept).predict_proba(X_val))
-    gains_random = []
-    for seed in range(3):
-        drop = np.random.default_rng(seed).choice(n, k, replace=False)
-        gains_random.append(
-            base - log_loss(y_val, fit(np.setdiff1d(everything, drop)).predict_proba(X_val))
-        )
-    print(
-        f"COMPAS held-out log loss {base:.4f}: drop top 5% -> -{gain_top:.4f}; "
-        f"random 5% -> {[-round(g, 4) for g in gains_random]}; "
-        f"(predicted {res.scores[harmful].sum():+.4f})"
-    )
+    _, gain_top, gains_random = top_vs_random_removal(fit, X_tr, y_tr, X_val, y_val, "HGB")
     assert gain_top > max(gains_random)
     assert gain_top > 0
 
