@@ -878,6 +878,16 @@ CASES = [
         id="ipr-estimator-a-string",
     ),
     P(
+        lambda d: ipr(d, progress="yes"),
+        raises(T, r"^progress must be True, False or None, got 'yes'"),
+        id="ipr-progress-string",
+    ),
+    P(
+        lambda d: ipr(d, progress=1),
+        raises(T, r"^progress must be True, False or None, got 1\."),
+        id="ipr-progress-int",
+    ),
+    P(
         lambda d: InfluentialPointRemover(d.unfitted).predict(d.X),
         raises(NotFittedError, r"InfluentialPointRemover instance is not fitted"),
         id="ipr-predict-before-fit",

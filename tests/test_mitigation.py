@@ -126,6 +126,7 @@ def test_init_only_stores_parameters():
         target=0.05,
         max_loss_increase=0.001,
         random_state=7,
+        progress=False,
     )
     inner = LogisticRegression(C=3.0)
     remover = InfluentialPointRemover(inner, **params)

@@ -66,6 +66,7 @@ except ImportError:  # pragma: no cover
 
 __all__ = [
     "catch_warnings_locked",
+    "check_progress",
     "chunk_items",
     "parallel_map",
     "progress_bar",
@@ -105,10 +106,19 @@ def chunk_items(items, n_workers, *, min_chunk=1, per_worker=4):
 PROGRESS_DELAY = 2.0
 
 
-def progress_bar(progress, total, desc):
-    """A tqdm bar under the package's one progress rule (see the module docstring)."""
+def check_progress(progress):
+    """``progress`` as the progress rule takes it: True, False or None, else a TypeError.
+
+    For callers that validate their arguments before the work starts (a bar is created only
+    once there is work to show)."""
     if progress is not None and not isinstance(progress, bool | np.bool_):
         raise TypeError(f"progress must be True, False or None, got {progress!r}.")
+    return progress
+
+
+def progress_bar(progress, total, desc):
+    """A tqdm bar under the package's one progress rule (see the module docstring)."""
+    check_progress(progress)
     if progress is None:  # disable=None: tqdm shows it on a terminal only
         return tqdm(total=total, desc=desc, disable=None, delay=PROGRESS_DELAY, leave=False)
     return tqdm(total=total, desc=desc, disable=not progress, leave=False)

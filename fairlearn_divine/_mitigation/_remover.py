@@ -34,7 +34,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .._core.parallel import catch_warnings_locked, run_seed
+from .._core.parallel import catch_warnings_locked, check_progress, progress_bar, run_seed
 from .._core.refit import EstimatorRefitter, predict_proba_aligned
 from .._core.results import row_index
 from .._core.validation import (
@@ -184,6 +184,13 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         weak there; pass ``X_val`` or ``validation_fraction`` for Li & Liu's setting.
     random_state : int, RandomState or None
         For the validation split and the diversity bandwidth sample.
+    progress : bool or None, default=None
+        A progress bar over the refits of :meth:`fit` (the scoring model, each ``recalculate``
+        round, each amount of ``fraction="auto"`` and its bisection, the final refit), and the
+        same setting passed to every scoring call (whose refit-based methods, e.g.
+        ``method="loo"``, show a bar of their own): ``None`` shows it on a terminal once the
+        work has run for two seconds, ``True`` always, ``False`` never. The total is an upper
+        bound (removal may stop early). The result does not depend on it.
 
     Attributes
     ----------
@@ -273,6 +280,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         target=None,
         max_loss_increase=0.0,
         random_state=None,
+        progress=None,
     ):
         self.estimator = estimator
         self.objective = objective
@@ -289,6 +297,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self.target = target
         self.max_loss_increase = max_loss_increase
         self.random_state = random_state
+        self.progress = progress
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -352,6 +361,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 f"mode='reweigh' chooses weights by a program, not a diverse set: "
                 f"diversity={self.diversity!r} must be None."
             )
+        check_progress(self.progress)
         resolve_objective(self.objective)  # unknown names fail here
 
     def fit(
@@ -454,12 +464,30 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         if X_val is not None:
             check_feature_names(self, X_val, "X_val")
             validation = (X_val, np.asarray(y_val), sensitive_features_val, "X_val")
-        # the inputs are checked here, under the caller's names: not again in each stage
-        with feature_names_checked():
-            return self._mitigate(
-                X, y, n, sensitive_features, weights, inner_params, validation, objective,
-                run_seed(self.random_state),
-            )  # fmt: skip
+        # one bar over the refits below (the scoring calls get ``progress`` for their own)
+        self._refit_bar = progress_bar(self.progress, None, "InfluentialPointRemover refits")
+        try:
+            # the inputs are checked here, under the caller's names: not again in each stage
+            with feature_names_checked():
+                return self._mitigate(
+                    X, y, n, sensitive_features, weights, inner_params, validation, objective,
+                    run_seed(self.random_state),
+                )  # fmt: skip
+        finally:
+            self._refit_bar.close()
+            del self._refit_bar
+
+    def _expect_refits(self, n_refits):
+        """Add ``n_refits`` (at most that many) to the total of the bar over the refits."""
+        bar = self._refit_bar
+        bar.total = (bar.total or 0) + int(n_refits)  # no refresh: it would skip the delay
+
+    def _fit_rows(self, X, y, inner_params, sample_weight, rows):
+        """The inner estimator refitted on ``rows`` (see :meth:`_refitter`); one step of the
+        bar."""
+        model = self._refitter(X, y, inner_params, sample_weight).fit(rows)
+        self._refit_bar.update(1)
+        return model
 
     def _newton_value(
         self, original, X, y, fit_rows, weights, final_weights, rows, inner_params, ctx
@@ -548,6 +576,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             # nothing removed: the model the points were scored with is that refit already
             fitted = original, np.asarray(fit_rows), weights
         if fitted is None:
+            self._expect_refits(1)
             fitted = self._refit_without(X, y, removed, fit_rows, weights, inner_params)
         self.estimator_, rows, final_weights = fitted
         if ctx is None:
@@ -603,7 +632,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             final_weights[removed] = weights[removed] * (1.0 - harm / harm.max())
         rows = np.flatnonzero(keep)
         weighted = "sample_weight" in inner_params or (self.mode == "downweight" and len(removed))
-        model = self._refitter(X, y, inner_params, final_weights if weighted else None).fit(rows)
+        model = self._fit_rows(X, y, inner_params, final_weights if weighted else None, rows)
         return model, rows, final_weights
 
     def _refit_weighted(self, X, y, fit_rows, weights, inner_params, delta):
@@ -613,7 +642,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         final_weights[fit_rows] = weights[fit_rows] * (1.0 - delta)
         rows = np.asarray(fit_rows)[delta < 1.0]
         weighted = "sample_weight" in inner_params or bool(np.any((delta > 0) & (delta < 1)))
-        model = self._refitter(X, y, inner_params, final_weights if weighted else None).fit(rows)
+        model = self._fit_rows(X, y, inner_params, final_weights if weighted else None, rows)
         return model, rows, final_weights
 
     def _choose_amount(self, make, amounts, objective, original, ctx, *, bisect=False):
@@ -657,6 +686,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 
         reached = 0 if fair_enough(path[0]) else None
         below = 0
+        self._expect_refits(sum(1 for amount in amounts if amount))
         for amount in amounts:
             if reached is not None:
                 break
@@ -672,6 +702,8 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         if reached is not None and bisect:
             # the smallest prefix between the last amount that did not reach the target and
             # the first that did, each probe verified by its refit
+            if reached - below > 1:
+                self._expect_refits(np.ceil(np.log2(reached - below)))
             while reached - below > 1:
                 mid = (below + reached) // 2
                 if fair_enough(evaluate(mid)):
@@ -708,7 +740,8 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
         score_rows, eval_kwargs, validation = self._scoring_split(X, y, sf, validation, seed)
         weighted = "sample_weight" in inner_params
-        model = self._refitter(X, y, inner_params, weights if weighted else None).fit(score_rows)
+        self._expect_refits(1)
+        model = self._fit_rows(X, y, inner_params, weights if weighted else None, score_rows)
         ctx = self._validation_context(objective, model, validation)
         layout = None
         gaps = None
@@ -729,6 +762,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 objective=[self.objective, *extra, *(gaps or [])],
                 sensitive_features=None if sf is None else sf[score_rows],
                 sample_weight=weights[score_rows] if weighted else None,
+                progress=self.progress,
                 **eval_kwargs,
             )
         all_scores = np.atleast_2d(result.scores)
@@ -775,6 +809,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             chosen = [e for e in self.auto_path_ if e["fraction"] == self.fraction_]
             self.predicted_value_ = chosen[0].get("predicted") if chosen else None
         else:
+            self._expect_refits(1)
             _, removed, fitted = make(self.fraction)
             self.predicted_value_ = fitted[3]
             fitted = fitted[:3]
@@ -886,10 +921,12 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         alive = np.zeros(n, dtype=bool)
         alive[score_rows] = True
         first = True
+        if budget:  # one refit (and scoring) per round; fewer when it stops early
+            self._expect_refits(-(-budget // step))
         while len(removed) < budget:
             rows = np.flatnonzero(alive)
             weighted = "sample_weight" in inner_params
-            model = self._refitter(X, y, inner_params, weights if weighted else None).fit(rows)
+            model = self._fit_rows(X, y, inner_params, weights if weighted else None, rows)
             sw = weights[rows] if weighted else None
             try:
                 signed = self._signed_gaps(model, X, y, sf, rows, eval_kwargs)
@@ -901,6 +938,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                     objective=[self.objective] + ([] if signed is None else signed[0]),
                     sensitive_features=None if sf is None else sf[rows],
                     sample_weight=sw,
+                    progress=self.progress,
                     **eval_kwargs,
                 )
                 gap_scores = np.atleast_2d(result.scores)[1:]
