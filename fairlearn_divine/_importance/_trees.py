@@ -109,7 +109,7 @@ from .._core.validation import check_indices, check_real, encode_labels
 from .._models import parse_boosted_trees
 from ._refits import no_options
 
-__all__ = ["tree_influence"]
+__all__ = ["leaf_refit_without", "tree_influence"]
 
 _PROPAGATIONS = ("full", "none")
 _LIBRARY_HINTS = {
@@ -359,6 +359,69 @@ def _exact_scores(fit, ctx, eval_leaves, rows):
     return out
 
 
+def _eval_leaves(fit, X_eval, eval_is_train):
+    """Leaves of the evaluation rows; the training rows as they were routed when grown."""
+    tr = fit.trees
+    raw_routing = tr.kind in ("gbm", "lightgbm", "xgboost")
+    return fit.leaves if eval_is_train and raw_routing else tr.leaves(X_eval)
+
+
+def leaf_refit_without(
+    estimator, X, y, sample_weight, ctx, X_eval, removals, *, eval_is_train=False, tol=1e-4
+):
+    """The objectives with the leaves refitted without each *set* of training rows.
+
+    The set-level counterpart of ``exact=True``: for each set :math:`S` of ``removals``,
+    every leaf value of every tree (and the baseline) is recomputed in sequence with the
+    weights of :math:`S` set to 0, the structures kept, and ``ctx``'s objectives are
+    evaluated (their hard values, as fairlearn computes them) at the resulting probabilities
+    on ``X_eval``. Unlike the sum of the points' first-order scores, it sees a hard rate move
+    by the evaluation rows that cross the decision threshold, and a gap that is pushed past
+    zero grow again. :math:`O(T n)` per set.
+
+    Parameters
+    ----------
+    estimator : fitted gradient-boosted classifier (or a Pipeline ending in one)
+    X, y, sample_weight :
+        The data it was fitted on.
+    ctx : EvalContext
+        The objectives and the evaluation labels and groups.
+    X_eval :
+        The evaluation rows (``ctx``'s).
+    removals : list of array-like of int
+        Sets of row positions of ``X``.
+    eval_is_train : bool, default=False
+        Whether ``X_eval`` is ``X`` (its rows are then routed as they were when grown).
+    tol : float, default=1e-4
+        As ``leaf_value_tol`` of ``method="tree_influence"``.
+
+    Returns
+    -------
+    values : ndarray of shape (n_objectives, len(removals))
+        The objectives after each removal.
+    reference : ndarray of shape (n_objectives,)
+        The same recomputation with every row (the fitted model's values up to the float32
+        gradients of the histogram trees): compare ``values`` with it.
+    """
+    fit = _Fit(estimator, X, y, sample_weight)
+    fit.check_leaf_values(tol)
+    eval_leaves = _eval_leaves(fit, X_eval, eval_is_train)
+    n = len(fit.y_idx)
+    sets = [check_indices(rows, n) for rows in removals]
+    F = _eval_raw(fit.trees, eval_leaves, *fit.forward(fit.c[:, None]))
+    reference = ctx.values(_proba(F[:, :, 0]))
+    values = np.empty((len(reference), len(sets)))
+    for s in range(0, len(sets), _BATCH):
+        batch = sets[s : s + _BATCH]
+        W = np.repeat(fit.c[:, None], len(batch), axis=1)
+        for k, rows in enumerate(batch):
+            W[rows, k] = 0.0
+        F = _eval_raw(fit.trees, eval_leaves, *fit.forward(W))
+        for k in range(len(batch)):
+            values[:, s + k] = ctx.values(_proba(F[:, :, k]))
+    return values, reference
+
+
 def tree_influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
     """Fixed-structure influence of every training point of a gradient-boosted classifier.
 
@@ -410,8 +473,7 @@ def tree_influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, o
     fit = _Fit(estimator, X, y, sample_weight)
     gap = fit.check_leaf_values(tol)
     tr = fit.trees
-    raw_routing = tr.kind in ("gbm", "lightgbm", "xgboost")  # training rows routed as grown
-    eval_leaves = fit.leaves if eval_is_train and raw_routing else tr.leaves(X_eval)
+    eval_leaves = _eval_leaves(fit, X_eval, eval_is_train)
     P = _proba(tr.raw_predict(eval_leaves))
     info = {
         "structure_update": "fixed",

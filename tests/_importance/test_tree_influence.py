@@ -486,3 +486,57 @@ def test_refusals():
         training_point_importance(model, X, y, method="tree_influence", damping=1.0)
     with pytest.raises(ValueError, match="trees were grown on 300 rows but X has 200"):
         training_point_importance(model, X[:200], y[:200], method="tree_influence")
+
+
+# -- set-level leaf refit (the prediction for a removed set) ---------------------------------
+
+
+@pytest.mark.parametrize("make", [_hgb, _gbm])
+def test_leaf_refit_without_sets_matches_hand_recomputation_and_fairlearn(make):
+    from fairlearn.metrics import equalized_odds_difference
+
+    from fairlearn_divine._importance._trees import leaf_refit_without
+    from fairlearn_divine._objectives import EvalContext, resolve_objective
+
+    X, y = _data(300, nan=make is _hgb)
+    sf = np.where(X[:, 1] > 0, "a", "b")
+    Xtr, ytr, Xe, ye, sfe = X[:200], y[:200], X[200:], y[200:], sf[200:]
+    model = make().fit(Xtr, ytr)
+    objectives = [resolve_objective("log_loss"), resolve_objective("equalized_odds")]
+    ctx = EvalContext(objectives, model.classes_, Xe, ye, sfe)
+    sets = [np.array([], dtype=int), np.array([3, 17, 40]), np.arange(0, 200, 4)]
+    values, reference = leaf_refit_without(model, Xtr, ytr, None, ctx, Xe, sets)
+    assert values.shape == (2, 3)
+    trees = parse_boosted_trees(model)
+    leaves = trees.leaves(Xtr, binned=make is _hgb)
+    eval_leaves = trees.leaves(Xe)
+    for k, rows in enumerate(sets):
+        w = np.ones(len(ytr))
+        w[rows] = 0.0
+        b, leaf_values = _naive_leaf_refit(trees, leaves, ytr, w)
+        assert values[0, k] == pytest.approx(
+            _eval_log_loss(trees, eval_leaves, ye, b, leaf_values), rel=1e-9
+        )
+        predicted = (trees.raw_predict(eval_leaves, leaf_values, b)[:, 0] > 0).astype(int)
+        assert values[1, k] == pytest.approx(
+            equalized_odds_difference(ye, predicted, sensitive_features=sfe), abs=1e-12
+        )
+    # the empty set is the recomputation with every row; one-row sets are exact=True's refits
+    np.testing.assert_allclose(values[:, 0], reference, rtol=1e-12)
+    exact = training_point_importance(
+        model, Xtr, ytr, method="tree_influence", X_eval=Xe, y_eval=ye, exact=True,
+        indices=[3, 17],
+    )  # fmt: skip
+    singles, ref = leaf_refit_without(model, Xtr, ytr, None, ctx, Xe, [[3], [17]])
+    np.testing.assert_allclose(singles[0] - ref[0], exact.scores[[3, 17]], rtol=1e-9, atol=1e-15)
+
+
+def test_leaf_refit_without_checks_its_sets():
+    from fairlearn_divine._importance._trees import leaf_refit_without
+    from fairlearn_divine._objectives import EvalContext, resolve_objective
+
+    X, y = _data(200, nan=False)
+    model = _hgb().fit(X[:150], y[:150])
+    ctx = EvalContext([resolve_objective("log_loss")], model.classes_, X[150:], y[150:], None)
+    with pytest.raises(ValueError, match="must lie in"):
+        leaf_refit_without(model, X[:150], y[:150], None, ctx, X[150:], [[150]])
