@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._core.parallel import parallel_map
+from .._core.parallel import check_progress, parallel_map
 from .._core.refit import EstimatorRefitter, SingleClassRefitError
 from .._core.results import Result, row_index
 from .._core.validation import (
@@ -114,7 +114,9 @@ def removal_curve(
     ``X_measure``, ``y_measure`` and ``sensitive_features_measure`` the refits are measured
     there instead, so that points can be scored on a validation split (``X_eval``) and the
     refits judged on a test split (DIVINE appendix D.5.1). ``progress`` (bool or None): a bar
-    over the refits (``None``: on a terminal, once they have run for two seconds).
+    over the refits (``None``: on a terminal, once they have run for two seconds), passed on
+    to the scoring (a bar of its own for refit-based methods) and the DIVINE order's gamma
+    sweep.
 
     Returns
     -------
@@ -145,6 +147,7 @@ def removal_curve(
         raise ValueError(f"step must be in (0, 1), got {step!r}.")
     if not (isinstance(max_fraction, numbers.Real) and step <= max_fraction < 1):
         raise ValueError(f"max_fraction must be in [step, 1), got {max_fraction!r}.")
+    check_progress(progress)  # before the scoring, which gets it too
     X = check_X(X, "X")
     y = check_y(y, "y")
     n = n_rows(X)
@@ -183,6 +186,7 @@ def removal_curve(
             sensitive_features=sensitive_features,
             sample_weight=sample_weight,
             n_jobs=n_jobs,
+            progress=progress,
             **eval_kwargs,
         )
     harm = -np.asarray(result.scores, dtype=float)
@@ -210,6 +214,7 @@ def removal_curve(
                 gamma=gamma,
                 random_state=rng,
                 candidates=wanted,
+                progress=progress,
             ).gamma
             first = select_diverse(
                 harm,
@@ -219,13 +224,20 @@ def removal_curve(
                 gamma=g,
                 random_state=random_state,
                 candidates=wanted,
+                progress=progress,
             ).indices
         rest = np.argsort(-harm, kind="stable")
         rest = rest[~np.isin(rest, first)][: n_max - len(first)]
         orders["divine"] = np.concatenate([first, rest]).astype(np.intp)
     if "diversity_only" in strategies:
         orders["diversity_only"] = select_diverse(
-            np.zeros(n), Z, n_max, diversity=diversity, gamma=1.0, random_state=random_state
+            np.zeros(n),
+            Z,
+            n_max,
+            diversity=diversity,
+            gamma=1.0,
+            random_state=random_state,
+            progress=progress,
         ).indices
     if "random" in strategies:
         orders["random"] = rng.permutation(n)[:n_max]
