@@ -464,6 +464,17 @@ CASES = [
         raises(V, r"^X lacks columns .*\['x2'\]"),
         id="tpi-dataframe-duplicated-columns",
     ),
+    # the default method shows no bar: the progress rule is checked all the same
+    P(
+        lambda d: tpi(d, progress="yes"),
+        raises(T, r"^progress must be True, False or None, got 'yes'"),
+        id="tpi-progress-string",
+    ),
+    P(
+        lambda d: tpi(d, progress=1),
+        raises(T, r"^progress must be True, False or None, got 1\."),
+        id="tpi-progress-int",
+    ),
     # --- select_diverse ----------------------------------------------------------------------
     P(
         lambda d: sd(d, scores=np.r_[np.nan, d.scores[1:]]),

@@ -101,6 +101,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core.parallel import check_progress
 from .._core.results import Result, row_index
 from .._core.validation import (
     check_feature_names,
@@ -287,7 +288,9 @@ def training_point_importance(
         same for any ``n_jobs`` and joblib backend. Data Shapley reports the seed it used as
         ``result.seed``.
     progress : bool or None
-        Progress bar for refit-based methods (``None``: on a terminal for long runs).
+        Progress bar for refit-based methods: ``None`` shows it on a terminal once the work
+        has run for two seconds, ``True`` always, ``False`` never; anything else is a
+        ``TypeError`` (for every method).
     **method_options
         ``optimality_tol`` (influence-style, default 1e-3): warn when the scaled gradient norm
         of the training objective exceeds it. ``objective_expansion`` (one_step_newton):
@@ -331,6 +334,7 @@ def training_point_importance(
         raise ValueError(
             f"Unknown method {method!r}. Valid methods: 'auto', {', '.join(map(repr, METHODS))}."
         )
+    check_progress(progress)  # also for the methods that show no bar
     single = not isinstance(objective, list | tuple)
     objectives = [resolve_objective(o) for o in ([objective] if single else objective)]
     if not objectives:
