@@ -211,7 +211,10 @@ def bench_dask(args, data):
         f"{'model':<24}{'m':>6}{'workers':>8}{'serial s':>10}{'dask s':>9}{'refits/s':>10}"
         f"{'speed-up':>10}{'busy':>7}"
     )
-    for name, m in (("logistic", args.m_dask_logistic), ("hist_gradient_boosting", args.m_hgb)):
+    for name, m in (
+        ("logistic", args.m_dask_logistic),
+        ("hist_gradient_boosting", args.m_dask_hgb),
+    ):
         model = MODELS[name]().fit(X, y)
         for k in (2,):  # on one worker joblib's dask backend reports 1 job: a serial run
             with (
@@ -249,7 +252,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--m-logistic", type=int, default=300, help="subsets, LogisticRegression")
     parser.add_argument("--m-hgb", type=int, default=64, help="subsets, HistGradientBoosting")
-    parser.add_argument("--m-dask-logistic", type=int, default=1024)
+    parser.add_argument("--m-dask-logistic", type=int, default=8192)
+    parser.add_argument("--m-dask-hgb", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads")
     parser.add_argument("--no-dask", action="store_true")
