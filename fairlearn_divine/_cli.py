@@ -264,7 +264,7 @@ def _build_parser():
         action="store_true",
         help="put every training point's scores in the JSON (with --json)",
     )
-    out.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    out.add_argument("--quiet", action="store_true", help="no progress messages or bars on stderr")
     out.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -724,6 +724,7 @@ def _run(run_audit, model, X, y, sf, args, y_display, positive, progress, info):
         display_positive=positive,
         info=info,
         progress=progress,
+        progress_bars=False if args.quiet else None,  # --quiet: no bars either
     )
 
 

@@ -554,3 +554,41 @@ def test_saved_hist_gradient_boosting_model_file(capsys, tmp_path):
     report = json.loads(out)
     assert report["method"] == report["loss_method"] == "tree_influence"
     assert report["metrics"]["accuracy"] == pytest.approx(model.score(X, y))
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_also_silences_the_progress_bars(capsys, tmp_path, monkeypatch, quiet):
+    """--quiet turns off the library's progress bars (progress=False), not only the step
+    messages; without it the bars follow the default rule (progress=None: on a terminal)."""
+    from fairlearn_divine import _report
+
+    seen = []
+    real = _report.run_audit
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("progress_bars", "missing"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_report, "run_audit", recording)
+    args = ["audit", "--n-samples", str(N), "--output", str(tmp_path / "r.html")]
+    code, _, err = _run(capsys, args + (["--quiet"] if quiet else []))
+    assert code == 0
+    assert seen == [False if quiet else None]
+    assert (err == "") is quiet
+
+
+@pytest.mark.parametrize("bars", [True, False])
+def test_run_audit_passes_progress_bars_on(capfd, bars):
+    from fairlearn_divine._report import run_audit
+
+    data = make_divine_synthetic(n_samples=N, n_outliers=N // 40, random_state=0)
+    X = pd.DataFrame(data.X, columns=data.feature_names)
+    sf = pd.Series(data.sensitive_features, name="A")
+    model = LogisticRegression(tol=1e-8, max_iter=2000).fit(X, data.y)
+    run_audit(model, X, data.y, sf, n_points=3, top=3, max_fraction=0.1, progress_bars=bars)
+    out, err = capfd.readouterr()
+    assert out == ""
+    # the removal curve's refits show their bar only when asked
+    assert ("removal curve refits" in err) is bars
+    if not bars:
+        assert err == ""

@@ -144,6 +144,7 @@ def run_audit(
     info=None,
     progress=None,
     sample_weight=None,
+    progress_bars=None,
 ):
     """Audit a fitted binary classifier on its training data.
 
@@ -185,6 +186,10 @@ def run_audit(
         Called with a short message before each long step.
     sample_weight : array-like of shape (n,), optional
         The weights the model was fitted with (every score and refit uses them).
+    progress_bars : bool or None, default=None
+        ``progress=`` of every long call inside (the scoring, the DIVINE selection, the
+        removal curve's refits), under the package's progress rule: ``None`` shows their bars
+        on a terminal once a call has run for two seconds, ``True`` always, ``False`` never.
 
     Returns
     -------
@@ -222,6 +227,7 @@ def run_audit(
                 objective=f,
                 sensitive_features=sensitive_features,
                 sample_weight=sample_weight,
+                progress=progress_bars,
             )
             for f in ("log_loss", objective)
         ]
@@ -246,6 +252,7 @@ def run_audit(
             gamma=gamma,
             influence_budget=influence_budget,
             random_state=random_state,
+            progress=progress_bars,
         )
         fair = scores[1]
         order = np.argsort(np.where(np.isnan(fair), np.inf, fair), kind="stable")
@@ -286,6 +293,7 @@ def run_audit(
             gamma=gamma,
             sample_weight=sample_weight,
             random_state=random_state,
+            progress=progress_bars,
         )
     for w in caught:
         msg = f"{w.category.__name__}: {w.message}"
