@@ -12,9 +12,11 @@ from sklearn.model_selection import train_test_split
 from fairlearn_divine import training_point_importance
 
 
-def compas_split():
-    """COMPAS from the shared data (categoricals as pandas categories), split 70/30:
-    ``X_tr, X_val, y_tr, y_val``. Missing data fails under ``CI=true`` and skips elsewhere."""
+def compas_split(*, races=None, sensitive=False):
+    """COMPAS from the shared data (categoricals as pandas categories, ``races`` as
+    ``load_compas`` takes them), split 70/30: ``X_tr, X_val, y_tr, y_val`` (and the race of
+    each row, ``sf_tr, sf_val``, with ``sensitive=True``). Missing data fails under
+    ``CI=true`` and skips elsewhere."""
     from fairlearn_divine.datasets import load_compas
 
     data_home = os.environ.get("FAIRLEARN_DIVINE_DATA")
@@ -22,12 +24,17 @@ def compas_split():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("FAIRLEARN_DIVINE_DATA must point at the shared data under CI")
         pytest.skip("FAIRLEARN_DIVINE_DATA is not set to the shared data")
-    data = load_compas(data_home=data_home)
+    data = load_compas(data_home=data_home, races=races)
     X = data.X.copy()
     for col in X.columns:
         if not pd.api.types.is_numeric_dtype(X[col]):
             X[col] = X[col].astype("category")
-    return train_test_split(X, data.y, test_size=0.3, random_state=0)
+    if not sensitive:
+        return train_test_split(X, data.y, test_size=0.3, random_state=0)
+    X_tr, X_val, y_tr, y_val, sf_tr, sf_val = train_test_split(
+        X, data.y, np.asarray(data.sensitive_features), test_size=0.3, random_state=0
+    )
+    return X_tr, X_val, y_tr, y_val, sf_tr, sf_val
 
 
 def top_vs_random_removal(fit, X_tr, y_tr, X_val, y_val, label, *, fraction=0.05, seeds=3):

@@ -60,6 +60,9 @@ __all__ = ["MODES", "InfluentialPointRemover"]
 MODES = ("remove", "downweight", "reweigh")
 #: Largest number of parameters for which ``newton_value_`` is computed (one p x p solve).
 NEWTON_MAX_PARAMS = 2000
+#: Prefix sizes at which the fixed-structure leaf refit predicts the metric for boosted trees
+#: (``stop_at_predicted_minimum``): each costs one pass over the trees.
+TREE_PATH_POINTS = 64
 #: The amounts fraction="auto" tries (prefixes of one removal order, or budgets of "reweigh").
 AUTO_FRACTIONS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
@@ -167,7 +170,11 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         prefix with the smallest predicted metric. The absolute gap is not smooth at zero:
         removing past the point where a signed gap crosses zero widens it again, which a fixed
         ``fraction`` used to do. (The prediction ignores other groups overtaking the extreme
-        ones; the refit is checked by ``keep_original_if_worse``.)
+        ones; the refit is checked by ``keep_original_if_worse``.) For gradient-boosted trees
+        (``method="tree_influence"``) the prediction is the fixed-structure leaf refit of each
+        prefix as a whole (every leaf recomputed without it, the hard metric evaluated) at up
+        to 64 prefix sizes: the first-order gaps of trees underestimate how many evaluation
+        rows cross the threshold, and stop too late.
     target : float, optional
         The value of ``objective`` (as fairlearn computes it) that counts as fair enough.
         With ``stop_at_predicted_minimum``, removal stops at the first prefix predicted to
@@ -232,7 +239,11 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     predicted_path_ : list of float
         With ``stop_at_predicted_minimum``: the metric predicted after each removal of the
         removal order (first order, on the scoring data), up to the budget (empty for
-        ``"reweigh"``).
+        ``"reweigh"``); for gradient-boosted trees, by the leaf refit at the sizes
+        ``predicted_path_sizes_``.
+    predicted_path_sizes_ : list of int
+        The number of removed rows each entry of ``predicted_path_`` is for (1, 2, 3, ...
+        for the first-order path).
     predicted_value_ : float or None
         For ``"reweigh"``: the first-order prediction of ``f`` on the validation data for the
         chosen weights (the weight program's :math:`F(\\delta)`); compare
@@ -835,20 +846,46 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
                 stacklevel=3,
             )
 
+    @staticmethod
+    def _scoring_data(X, y, sf, rows, eval_kwargs):
+        """The data the points are scored on: the evaluation data, else the fitting rows."""
+        if eval_kwargs:
+            return tuple(eval_kwargs[k] for k in ("X_eval", "y_eval", "sensitive_features_eval"))
+        return take(X, rows), y[rows], None if sf is None else sf[rows]
+
     def _signed_gaps(self, model, X, y, sf, rows, eval_kwargs):
         """The signed gaps behind the objective at ``model`` on the scoring data, or None."""
         objective = resolve_objective(self.objective)
         if not self.stop_at_predicted_minimum or not objective.requires_sensitive_features:
             return None
-        if eval_kwargs:
-            X_e, y_e, sf_e = (
-                eval_kwargs[k] for k in ("X_eval", "y_eval", "sensitive_features_eval")
-            )
-        else:
-            X_e, y_e, sf_e = take(X, rows), y[rows], None if sf is None else sf[rows]
+        X_e, y_e, sf_e = self._scoring_data(X, y, sf, rows, eval_kwargs)
         ctx = EvalContext([objective], model.classes_, X_e, y_e, sf_e)
         proba = predict_proba_aligned(model, ctx.X, ctx.classes)
         return signed_gaps(objective, ctx.y_idx, proba, ctx.groups)
+
+    def _leaf_refit_path(self, model, X, y, sf, rows, sw, eval_kwargs, picked):
+        """For gradient-boosted trees: the hard metric on the scoring data after removing
+        prefixes of ``picked`` (positions in ``rows``), each by the fixed-structure leaf refit
+        of the whole prefix, at up to ``TREE_PATH_POINTS`` prefix sizes (0 included).
+
+        Returns ``(sizes, values)``; ``values[0]`` is the model's own (recomputed) value."""
+        from .._importance._trees import leaf_refit_without
+
+        n_points = min(len(picked), TREE_PATH_POINTS)
+        sizes = np.unique(np.round(np.linspace(0, len(picked), n_points + 1)).astype(np.intp))
+        X_e, y_e, sf_e = self._scoring_data(X, y, sf, rows, eval_kwargs)
+        ctx = EvalContext([resolve_objective(self.objective)], model.classes_, X_e, y_e, sf_e)
+        values, _ = leaf_refit_without(
+            model,
+            take(X, rows),
+            y[rows],
+            sw,
+            ctx,
+            X_e,
+            [picked[:k] for k in sizes],
+            eval_is_train=not eval_kwargs,
+        )
+        return sizes, values[0]
 
     def _refitter(self, X, y, inner_params, sample_weight):
         """Refits of the inner estimator with the routed fit parameters and these weights.
@@ -915,6 +952,7 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         budget = int(np.floor(largest * len(score_rows)))
         original = None
         self.predicted_path_ = []
+        self.predicted_path_sizes_ = []
         step = budget if self.recalculate is None else self.recalculate
         scores = np.full(n, np.nan)
         removed = []
@@ -964,25 +1002,34 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             k = min(step, budget - len(removed))
             picked = _select_harmful(harm, k, self.diversity, self.gamma, X_div, seed)
             if signed is not None and len(picked):
-                # the signed gaps predicted (first order) after removing each prefix of the
-                # picks: stop at their minimum, before a gap crosses zero and grows again
-                path = gap_base[:, None] + np.cumsum(gap_scores[:, picked], axis=1)
-                predicted = signed[1](np.column_stack([gap_base, path]))
+                # the metric predicted after removing prefixes of the picks: stop at its
+                # minimum, before a gap crosses zero and grows again
+                if method == "tree_influence":
+                    how = "fixed-structure leaf refit"
+                    sizes, predicted = self._leaf_refit_path(
+                        model, X, y, sf, rows, sw, eval_kwargs, picked
+                    )
+                else:  # the signed gaps to first order, after each removal
+                    how = "first order"
+                    path = gap_base[:, None] + np.cumsum(gap_scores[:, picked], axis=1)
+                    predicted = signed[1](np.column_stack([gap_base, path]))
+                    sizes = np.arange(len(picked) + 1)
                 best = int(np.argmin(predicted))
                 if self.target is not None and np.any(predicted <= self.target):
                     # the first prefix predicted to reach the target: go no further
                     best = min(best, int(np.argmax(predicted <= self.target)))
                 self.predicted_path_.extend(predicted[1:].tolist())
-                if best < len(picked):
-                    picked = picked[:best]
+                self.predicted_path_sizes_.extend((len(removed) + sizes[1:]).tolist())
+                if sizes[best] < len(picked):
+                    picked = picked[: sizes[best]]
                     if self.recalculate is not None:
                         scores[rows[picked]] = result.scores[picked]
                     removed.extend(rows[picked].tolist())
                     self.stopped_early_ = True
                     self.stop_reason_ = (
-                        "removing more points is predicted (first order) to widen the gap again"
+                        f"removing more points is predicted ({how}) to widen the gap again"
                         if predicted[best] > (self.target if self.target is not None else -1)
-                        else "the target is predicted (first order) to be reached"
+                        else f"the target is predicted ({how}) to be reached"
                     )
                     break
             if self.recalculate is not None:
