@@ -18,8 +18,10 @@ the candidates whose bound can still win, and it evaluates them cheaply:
 
   so a stale candidate is brought up to date with :math:`|R_t|` kernel entries instead of
   :math:`n`. Candidates are updated in batches (one GEMM per row tile, grouped by :math:`t`);
-  the coverage after each step is kept while it fits in ``SNAPSHOT_BYTES`` (older candidates
-  are evaluated in full).
+  each group takes the cheaper way by a measured cost model (``ROW_COST``: gathering the
+  changed rows makes small groups dearer incrementally than in full), the groups evaluated in
+  full in one call; the coverage after each step is kept while it fits in ``SNAPSHOT_BYTES``
+  (older candidates are evaluated in full).
 * **Certified picks.** Every value carries a bound ``err`` on its floating-point error
   against the exact-arithmetic gain (see :func:`_error_weights`: the GEMM-and-exp error of
   each kernel entry, :math:`u\\,(2(d + 2)(\\gamma|x_u|^2 + \\gamma|x_v|^2) + 16)` with u the
@@ -37,8 +39,8 @@ the candidates whose bound can still win, and it evaluates them cheaply:
   stored (:class:`GainCache`, one per :class:`FacilityLocation` state, up to
   ``CACHE_BYTES``); a run at another gamma that reaches the same set starts from them. Runs
   at neighbouring gammas share most of their sets, and the large-gamma runs share the
-  diversity-only run of the sweep's normalisation. By the argument above the cache changes
-  the cost, never the picks.
+  diversity-only run of the sweep's normalisation (the sweep runs the largest gamma first).
+  By the argument above the cache changes the cost, never the picks.
 
 Stochastic greedy (``strategy="stochastic"``) runs through the same engine restricted at each
 step to its seeded sample: the pick is the sample's greedy maximum, as before, at a fraction
@@ -62,11 +64,18 @@ CACHE_BYTES = 256 * 2**20
 FIRST_BATCH = 128
 MAX_BATCH = 4096
 BATCH_GROWTH = 2.0
-#: Above this fraction of changed rows a candidate is evaluated over all rows.
-FULL_FRACTION = 0.85
-#: Every gain is recomputed in one pass over the symmetric tiles (n^2 / 2 kernel entries)
-#: when bringing the stale contenders up to date would cost more than this many n^2 entries.
-ALL_COST = 0.6
+#: What bringing gains up to date costs, in kernel entries of a full evaluation (measured on
+#: one core with float32 tiles, d of about 100; only the cost depends on them, never the
+#: picks). An incremental update of c gains exact at one coverage pays ``ROW_COST`` per changed
+#: row (gathering its features: the fixed cost that makes small groups dear) plus
+#: ``INCREMENTAL_COST`` per entry; a full evaluation pays one per entry over all n rows, and
+#: the full evaluations of a batch run in one call. Each group takes the cheaper way.
+ROW_COST = 22.0
+INCREMENTAL_COST = 1.3
+#: Every gain is recomputed in one pass over the symmetric tiles (n^2 / 2 kernel entries, one
+#: coverage) when bringing the stale contenders up to date would cost more than this many
+#: n^2 entries of a full evaluation.
+ALL_COST = 0.7
 #: Safety factor on the floating-point error bounds.
 SAFETY = 2.0
 
@@ -228,15 +237,31 @@ class _Sources:
         rows = self.changed_rows(key, cur)
         if rows is None:
             return self.n
+        return min(rows[0].size + rows[1].size, self.n)
+
+    def incremental(self, key, cur, count):
+        """Whether ``count`` gains exact at ``key`` are cheaper to convert over the changed
+        rows than to evaluate in full (see ``ROW_COST``)."""
+        return self._cost(key, cur, count)[0]
+
+    def _cost(self, key, cur, count):
+        """``(incremental, cost)``: the cheaper way for ``count`` gains at ``key``, and its
+        cost in full-evaluation kernel entries."""
+        full = float(self.n) * count
+        rows = self.changed_rows(key, cur)
+        if rows is None:
+            return False, full
         r = rows[0].size + rows[1].size
-        return self.n if r > FULL_FRACTION * self.n else r
+        inc = r * (ROW_COST + INCREMENTAL_COST * count) if r else 0.0
+        return (True, inc) if inc <= full else (False, full)
 
     def cost(self, keys, cur):
-        """Kernel entries to bring gains of these sources up to date (see _update)."""
+        """Full-evaluation kernel entries to bring gains of these sources up to date, each
+        group the cheaper way (see _update)."""
         uniq, counts = np.unique(keys, return_counts=True)
         return float(
             sum(
-                c * self.n_rows(k, cur)
+                self._cost(k, cur, c)[1]
                 for k, c in zip(uniq.tolist(), counts.tolist(), strict=True)
             )
         )
@@ -409,8 +434,7 @@ def _gather_alternatives(K, div, cache, state, step):
 
 def _update(K, div, idx, step, state, cache, node):
     """Bring the gains of candidates ``idx`` up to date with the current coverage."""
-    n = K.n
-    ub, err, evald, src, sources = state.ub, state.err, state.evald, state.src, state.sources
+    ub, err, src, sources = state.ub, state.err, state.src, state.sources
     cur = div._cur
     if state.alt_step != step:
         _gather_alternatives(K, div, cache, state, step)
@@ -422,32 +446,39 @@ def _update(K, div, idx, step, state, cache, node):
         use = alt[state.alt_rows[idx[alt]] < own]
         base[use], base_err[use] = state.alt_val[idx[use]], state.alt_err[idx[use]]
         keys[use] = state.alt_key[idx[use]]
+    in_full = np.zeros(idx.size, dtype=bool)
     for key in np.unique(keys).tolist():
         member = keys == key
         group = idx[member]
-        rows = sources.changed_rows(key, cur)
-        if sources.n_rows(key, cur) >= n:
-            vals = div.gains(group)
-            errs = state.full_err(group, vals)
-            rows = None
-        else:
-            old = sources.cov[key]
-            down, up = rows
-            dec = _decrease(K, down, group, old[down], cur[down])
-            vals = base[member] - dec
-            changed = down.size + up.size
-            amount = np.abs(dec)
-            if up.size:  # coverage lower here than there: the gains grow
-                inc = _decrease(K, up, group, cur[up], old[up])
-                vals = vals + inc
-                amount = amount + np.abs(inc)
-            errs = (
-                base_err[member]
-                + float(state.row_w[down].sum() + state.row_w[up].sum())
-                + changed * state.col_w[group]
-                + state.rel * (amount + np.abs(vals))
-            )
-            rows = down
-        div.n_evaluations += group.size
-        ub[group], err[group], evald[group], src[group] = vals, errs, step, step
-        cache.store(node, group, vals, errs)
+        if not sources.incremental(key, cur, group.size):
+            in_full |= member  # evaluated below, with the other such groups in one call
+            continue
+        old = sources.cov[key]
+        down, up = sources.changed_rows(key, cur)
+        dec = _decrease(K, down, group, old[down], cur[down])
+        vals = base[member] - dec
+        changed = down.size + up.size
+        amount = np.abs(dec)
+        if up.size:  # coverage lower here than there: the gains grow
+            inc = _decrease(K, up, group, cur[up], old[up])
+            vals = vals + inc
+            amount = amount + np.abs(inc)
+        errs = (
+            base_err[member]
+            + float(state.row_w[down].sum() + state.row_w[up].sum())
+            + changed * state.col_w[group]
+            + state.rel * (amount + np.abs(vals))
+        )
+        _set_fresh(div, state, cache, node, step, group, vals, errs)
+    if in_full.any():
+        group = idx[in_full]
+        vals = div.gains(group)
+        _set_fresh(div, state, cache, node, step, group, vals, state.full_err(group, vals))
+
+
+def _set_fresh(div, state, cache, node, step, group, vals, errs):
+    """Record exact gains (with their error bounds) of ``group`` at this step."""
+    div.n_evaluations += group.size
+    state.ub[group], state.err[group] = vals, errs
+    state.evald[group], state.src[group] = step, step
+    cache.store(node, group, vals, errs)

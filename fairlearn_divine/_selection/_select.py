@@ -52,11 +52,13 @@ column sums and kappa, the kernel columns of picked points (an LRU cache), and f
 location the gains computed at every selected set (:class:`._facility.GainCache`: runs at
 neighbouring gammas reach the same sets, in any order) and the gains after every possible first
 pick (the vertices of the upper hull of column sums vs scores), computed in one pass over the
-kernel. With ``n_jobs`` the gammas run in parallel, each
-chunk in its own state. The sweep never stops early: for ``"pairwise_distance"`` any later
-gamma may still have the largest mean pairwise distance (nothing short of its selection bounds
-it), and the result reports the whole curve (``tradeoff``), which ``"influence_budget"`` needs
-too; a stop that could change the choice or the curve is not made.
+kernel. The gammas run from the largest down (after the diversity-only run, whose sets the
+large gammas reach), the rows reported in the order of ``gammas``. With ``n_jobs`` the gammas
+run in parallel, each chunk in its own state. The sweep never stops early: for
+``"pairwise_distance"`` any other gamma may still have the largest mean pairwise distance
+(nothing short of its selection bounds it), and the result reports the whole curve
+(``tradeoff``), which ``"influence_budget"`` needs too; a stop that could change the choice or
+the curve is not made.
 
 To select *harmful* points for a cost ``f`` (negative scores), pass ``-scores``.
 """
@@ -603,15 +605,18 @@ class Problem:
             # every chunk runs in its own diversity state (and kernel column cache): workers
             # may be threads of one process (joblib's threading backend) sharing this problem
             task = lambda part: self._sweep_rows(part, s_I, s_R, self.div.fresh())  # noqa: E731
+        # largest gamma first: after the diversity-only run of the normalisation, each run
+        # starts from the gains cached by its neighbour (facility location); the rows come
+        # back in the order of ``gammas``
         results, _ = parallel_map(
             task,
-            np.asarray(gammas),
+            np.asarray(gammas)[::-1],
             n_jobs=n_jobs,
             progress=progress,
             desc="gamma sweep",
             per_worker=1,
         )
-        rows = [r for chunk in results for r in chunk]
+        rows = [r for chunk in results for r in chunk][::-1]
         curve = Bunch(
             gammas=np.array([r["gamma_normalized"] for r in rows]),
             gammas_raw=np.array([r["gamma"] for r in rows]),

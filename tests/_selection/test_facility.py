@@ -47,8 +47,9 @@ def test_lazy_equals_greedy_float32(kind, gamma):
 @pytest.mark.parametrize(
     "settings",
     [
-        {"FULL_FRACTION": 0.0},  # every update over all rows
-        {"FULL_FRACTION": 1.0, "ALL_COST": np.inf},  # every update incremental
+        {"ROW_COST": np.inf},  # every update over all rows (the groups in one call)
+        {"ROW_COST": 0.0, "INCREMENTAL_COST": 0.0, "ALL_COST": np.inf},  # every one incremental
+        {"ROW_COST": 40.0, "INCREMENTAL_COST": 0.5},  # small groups in full, large incremental
         {"ALL_COST": 0.0},  # a symmetric pass whenever anything is stale
         {"FIRST_BATCH": 1, "MAX_BATCH": 2, "SNAPSHOT_BYTES": 0},  # tiny batches, 2 snapshots
     ],
