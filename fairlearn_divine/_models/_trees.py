@@ -114,6 +114,12 @@ def _library(model):
     return None
 
 
+def _major_version(version):
+    """The major version number of a ``__version__`` string (``"2.1.4"`` -> 2)."""
+    head = str(version).split(".")[0]
+    return int(head) if head.isdigit() else 0
+
+
 def is_boosted_trees(estimator):
     """Whether ``estimator`` (or a Pipeline's last step) is a gradient-boosted classifier this
     module reads (fitted or not): scikit-learn's two, ``lightgbm.LGBMClassifier`` or
@@ -600,6 +606,16 @@ class BoostedTrees:
         self.baseline_rule = "prior" if mp.get("boost_from_average", "1") == "1" else "fixed"
         if model.get_params().get("base_score") is not None:
             self.baseline_rule = "fixed"
+        elif self.baseline_rule == "prior" and _major_version(xgboost.__version__) < 3:
+            # XGBoost 3 estimates base_score as the weighted label mean (the prior modelled
+            # here); 2.x by another rule (and not at all for softmax)
+            self._refuse(
+                lib,
+                f"an estimated base_score (XGBoost {xgboost.__version__})",
+                "XGBoost before 3.0 estimates base_score by a rule that is not modelled; set "
+                "base_score explicitly (e.g. base_score=0.5, held fixed when a point is "
+                "removed) or use xgboost>=3.",
+            )
         dumps = booster.get_dump(dump_format="json")
         if len(dumps) < self.n_trees * K:
             raise TypeError(
@@ -656,7 +672,18 @@ class BoostedTrees:
             out = self.model.booster_.predict(Z, pred_leaf=True, num_iteration=T)
             return np.asarray(out, dtype=np.intp).reshape(-1, T, K)
         if self.kind == "xgboost":
-            nodes = np.asarray(self.model.apply(Z, iteration_range=(0, T)), dtype=np.intp)
+            import xgboost
+
+            # what XGBClassifier.apply does, with the categorical flag passed on (the apply
+            # of XGBoost 2.x drops it and refuses pandas categories)
+            data = xgboost.DMatrix(
+                Z,
+                missing=self.model.missing,
+                feature_types=self.model.feature_types,
+                enable_categorical=bool(self.model.enable_categorical),
+            )
+            leaves = self.model.get_booster().predict(data, pred_leaf=True, iteration_range=(0, T))
+            nodes = np.asarray(leaves, dtype=np.intp)
             nodes = nodes.reshape(-1, T, K)
             out = np.empty_like(nodes)
             for t in range(T):
