@@ -212,7 +212,7 @@ def removal_curve(
                 m,
                 diversity=diversity,
                 gamma=gamma,
-                random_state=rng,
+                random_state=random_state,  # the seed of the call below: the same bandwidth
                 candidates=wanted,
                 progress=progress,
             ).gamma

@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
-from .._core.parallel import parallel_map, resolve_n_jobs
+from .._core.parallel import parallel_map, resolve_n_jobs, run_seed
 from .._core.results import Result, row_index
 from .._core.validation import (
     NumberTypeError,
@@ -408,6 +408,8 @@ def _run(scores, div, gamma, m, quota, strategy, epsilon, random_state):
         if isinstance(div, FacilityLocation):
             return lazy_facility_location(scores, div, gamma, m, quota)
         return _lazy(scores, div, gamma, m, quota)[0]
+    # a fresh generator from the run's seed (Problem draws it once): every run, at any gamma
+    # and in any worker, samples as an independent call with that seed does
     rng = check_random_state(random_state)
     if isinstance(div, FacilityLocation):
         size = _stochastic_size(len(scores), m, epsilon)
@@ -472,9 +474,13 @@ class Problem:
             epsilon, "epsilon", minimum=0, maximum=1, include_minimum=False, include_maximum=False
         )
         self.strategy = strategy
-        self.random_state = check_random_state_arg(random_state)
+        # one integer seed, drawn up front (the package's rule, see _core.parallel.run_seed):
+        # the bandwidth sample and every run's stochastic samples derive from it, so a
+        # RandomState gives the result of the seed drawn from it, and the runs of a sweep
+        # sample alike in any order, thread or process (none draws from a shared generator)
+        self.random_state = run_seed(check_random_state_arg(random_state))
         self.quota = _Quota(groups, min_per_group, self.n, self.m, candidates)
-        self.kernel, self.bandwidth = _make_kernel(self.X, kernel, bandwidth, random_state)
+        self.kernel, self.bandwidth = _make_kernel(self.X, kernel, bandwidth, self.random_state)
         self.div = make_diversity(diversity, self.kernel, self.n)
         if strategy == "lazy" and not self.div.is_submodular:
             raise ValueError(
@@ -491,10 +497,6 @@ class Problem:
                 UserWarning,
                 stacklevel=3,
             )
-        if strategy == "stochastic" and isinstance(self.random_state, np.random.RandomState):
-            # one seed for every run: the same candidates per gamma whatever the order or the
-            # thread the gammas run in (a shared RandomState would be drawn from concurrently)
-            self.random_state = int(self.random_state.randint(np.iinfo(np.int32).max))
         self.top = self.run(0.0)
         self.top_influence = float(self.scores[self.top].sum())
 
@@ -691,7 +693,10 @@ def select_diverse(
     min_per_group : int or dict, optional
         At least this many selected points from each group (or per group label).
     random_state : int, RandomState or None
-        Seeds the bandwidth sample and stochastic greedy.
+        Seeds the bandwidth sample and stochastic greedy. One integer seed is drawn from it up
+        front (an int is the seed itself) and both derive from that seed: a RandomState gives
+        the same result as the seed drawn from it, and every gamma of a sweep draws the same
+        samples, serially or with ``n_jobs``.
     n_jobs : int, optional
         Run the gamma sweep on this many joblib workers (same result for any ``n_jobs``).
     candidates : boolean mask or array of row indices, optional

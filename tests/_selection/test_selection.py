@@ -7,6 +7,7 @@ evaluates the full objective I(S u {v}) + gamma R(S u {v}) for every candidate a
 import functools
 import math
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,6 +30,7 @@ from fairlearn_divine import (
     tradeoff_curve,
     training_point_importance,
 )
+from fairlearn_divine._core.parallel import run_seed
 from fairlearn_divine.datasets import make_divine_synthetic
 
 DIVERSITIES = ["sum_redundancy", "facility_location", "mmd"]
@@ -224,6 +226,40 @@ def test_stochastic_is_seeded():
     }
     others.add(tuple(a.indices))
     assert len(others) > 1
+
+
+@pytest.mark.parametrize("diversity", ["facility_location", "sum_redundancy", "mmd"])
+def test_stochastic_random_state_is_the_seed_drawn_from_it(diversity):
+    """The package's seed rule (_core.parallel.run_seed): one integer seed drawn up front, the
+    bandwidth sample (n > 1000) and every run's samples derived from it. A RandomState gives
+    the result of the seed drawn from it, the sweep's rows are independent calls with that
+    seed, on threads too; an int seed picks as before the rule (pinned)."""
+    scores, X = _instance(n=1200, seed=8, nonneg=True)
+    kw = dict(diversity=diversity, strategy="stochastic", epsilon=0.3)
+    gammas = np.logspace(-2, 2, 5)
+    seed = run_seed(np.random.RandomState(5))
+    by_state = select_diverse(
+        scores, X, 8, gammas=gammas, random_state=np.random.RandomState(5), **kw
+    )
+    by_seed = select_diverse(scores, X, 8, gammas=gammas, random_state=seed, **kw)
+    assert by_state.bandwidth == by_seed.bandwidth
+    assert by_state.indices.tolist() == by_seed.indices.tolist()
+    for a, b in zip(by_state.tradeoff.indices, by_seed.tradeoff.indices, strict=True):
+        assert np.asarray(a).tolist() == np.asarray(b).tolist()
+    for g, idx in zip(by_seed.tradeoff.gammas_raw, by_seed.tradeoff.indices, strict=True):
+        alone = select_diverse(scores, X, 8, gamma=float(g), random_state=seed, **kw)
+        assert alone.indices.tolist() == np.asarray(idx).tolist()
+    with joblib.parallel_config(backend="threading"):
+        threads = select_diverse(scores, X, 8, gammas=gammas, random_state=seed, n_jobs=2, **kw)
+    for a, b in zip(threads.tradeoff.indices, by_seed.tradeoff.indices, strict=True):
+        assert np.asarray(a).tolist() == np.asarray(b).tolist()
+    pinned = {  # select_diverse(..., gamma=0.5, random_state=0) before the rule
+        "facility_location": [52, 214, 504, 998, 411, 76, 801, 1014],
+        "sum_redundancy": [184, 488, 998, 96, 737, 202, 398, 1173],
+        "mmd": [184, 625, 492, 737, 333, 1184, 488, 603],
+    }
+    picks = select_diverse(scores, X, 8, gamma=0.5, random_state=0, **kw).indices.tolist()
+    assert picks == pinned[diversity]
 
 
 @pytest.mark.parametrize("seed", range(4))
