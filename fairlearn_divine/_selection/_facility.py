@@ -153,17 +153,25 @@ def _decrease(kernel, rows, cols, old, new):
     """sum_{u in rows} (clip(phi(u, v), old_u, new_u) - old_u) for every v in ``cols``."""
     dt = kernel.dtype
     out = np.zeros(len(cols))
+    lo_all, hi_all = old.astype(dt)[:, None], new.astype(dt)[:, None]
+    rbf = kernel.kernel == "rbf"
+    if rbf:  # the rows' factors gathered once, not once per column tile (kernel.block's GEMM)
+        left = kernel._left[rows]
     for c0 in range(0, len(cols), _kernels.COL_TILE):
         cc = cols[c0 : c0 + _kernels.COL_TILE]
+        if rbf:
+            right = kernel._right[cc].T
         acc = np.zeros(len(cc))
         for r0 in range(0, len(rows), _kernels.ROW_TILE):
-            rr = rows[r0 : r0 + _kernels.ROW_TILE]
-            lo = old[r0 : r0 + _kernels.ROW_TILE].astype(dt)
-            hi = new[r0 : r0 + _kernels.ROW_TILE].astype(dt)
-            tile = kernel.block(rr, cc, clamp=False)
-            np.maximum(tile, lo[:, None], out=tile)
-            np.minimum(tile, hi[:, None], out=tile)
-            tile -= lo[:, None]  # non-negative terms: the sum's error is relative to the sum
+            r1 = r0 + _kernels.ROW_TILE
+            lo, hi = lo_all[r0:r1], hi_all[r0:r1]
+            if rbf:
+                tile = np.exp(left[r0:r1] @ right)  # kernel.block(rows, cc, clamp=False)
+            else:
+                tile = kernel.block(rows[r0:r1], cc, clamp=False)
+            np.maximum(tile, lo, out=tile)
+            np.minimum(tile, hi, out=tile)
+            tile -= lo  # non-negative terms: the sum's error is relative to the sum
             acc += _kernels.tile_column_sums(tile)
         out[c0 : c0 + len(cc)] = acc
     kernel.n_column_evaluations += len(cols) * len(rows) / max(kernel.n, 1)
