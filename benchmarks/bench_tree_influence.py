@@ -32,7 +32,9 @@ Measured:
    refit of the whole removed set (``leaf_refit_without``: every leaf recomputed without the
    set, the hard metric evaluated). At 5% a second removal order is measured: five rounds of
    ``InfluentialPointRemover(..., recalculate=k/5, stop_at_predicted_minimum=False,
-   keep_original_if_worse=False)``, which refits (splits free) and re-scores after each fifth.
+   keep_original_if_worse=False)``, which refits (splits free) and re-scores after each fifth,
+   and the remover's defaults (``InfluentialPointRemover(..., fraction=0.05)``: for equalized
+   odds it stops where the leaf refit of the removal prefixes predicts the smallest metric).
 
 Usage: ``FAIRLEARN_DIVINE_DATA=/work/shared/data python benchmarks/bench_tree_influence.py
 [--dataset adult|compas] [--repeats R] [--n-exact N] [--max-iter T] [--threads N] [--n-loo N]
@@ -299,6 +301,16 @@ def main():
                 rounds = remover.removed_indices_
                 label = f"{int(np.ceil(len(rounds) / round_size))} rounds"
                 orders.append((label, rounds, remover.scores_, remover.estimator_))
+                # the remover's defaults: one scoring, stop where the leaf refit of the
+                # prefixes predicts the smallest metric (equalized odds), refit compared
+                stopped = InfluentialPointRemover(make(), objective=obj, fraction=frac).fit(
+                    X_tr, y_tr, sensitive_features=sf_tr, X_val=X_val, y_val=y_val,
+                    sensitive_features_val=sf_val,
+                )  # fmt: skip
+                label = "remover defaults" + (" (kept original)" if stopped.kept_original_ else "")
+                orders.append(
+                    (label, stopped.removed_indices_, stopped.scores_, stopped.estimator_)
+                )
             for label, harmful, scores, refitted in orders:
                 predicted = float(np.sum(scores[harmful]))
                 values, reference = leaf_refit_without(
