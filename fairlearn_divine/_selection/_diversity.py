@@ -40,6 +40,8 @@ class _Diversity:
 
     is_submodular = True
     needs_kernel = True
+    #: Called (no arguments) after each point is added, e.g. to advance a progress bar.
+    on_add = None
 
     def __init__(self, kernel):
         self.kernel = kernel
@@ -59,6 +61,8 @@ class _Diversity:
 
     def add(self, v):
         self.selected.append(int(v))
+        if self.on_add is not None:
+            self.on_add()
 
     def value(self):
         raise NotImplementedError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core.parallel import check_progress, progress_bar
 from .._core.refit import EstimatorRefitter
 from .._core.results import row_index
 from .._core.validation import check_integer, check_random_state_arg, n_rows, take
@@ -34,6 +35,7 @@ def select_diverse_influential(
     diversity="sum_redundancy",
     gamma="pairwise_distance",
     random_state=None,
+    progress=None,
     **selection_options,
 ):
     """Score the training points of a fitted model and select DIVINE points in one call.
@@ -66,6 +68,10 @@ def select_diverse_influential(
         training rows on recalculation).
     diversity, gamma, random_state, **selection_options :
         Passed to :func:`select_diverse`.
+    progress : bool or None
+        Progress bars (the package's rule: ``None`` shows one on a terminal once the work has
+        run for two seconds) for the scoring, the selection and, with ``recalculate=True``,
+        the refits of the recalculation (the re-scorings then show none of their own).
 
     Returns
     -------
@@ -75,6 +81,7 @@ def select_diverse_influential(
     """
     n_points = check_integer(n_points, "n_points", minimum=1)
     random_state = check_random_state_arg(random_state)
+    check_progress(progress)
     for name, value in (("harmful", harmful), ("recalculate", recalculate)):
         if not isinstance(value, bool | np.bool_):
             raise TypeError(f"{name} must be True or False, got {value!r}.")
@@ -99,6 +106,7 @@ def select_diverse_influential(
         y,
         sensitive_features=sensitive_features,
         sample_weight=sample_weight,
+        progress=progress,
         **kwargs,
     )
     sign = -1.0 if harmful else 1.0
@@ -118,6 +126,7 @@ def select_diverse_influential(
         gamma=gamma,
         random_state=random_state,
         candidates=wanted,
+        progress=progress,
         **selection_options,
     )
     selection["scores"] = result.scores
@@ -150,28 +159,31 @@ def select_diverse_influential(
     current = sign * result.scores
     keep = np.ones(n, dtype=bool)
     sf = None if sensitive_features is None else np.asarray(sensitive_features, dtype=object)
-    for _ in range(n_points):
-        cand = np.flatnonzero(problem.quota.allowed(div.selected, keep) & (current > 0))
-        if not cand.size:  # re-scoring left no point on the asked-for side
-            break
-        total = current[cand] + gamma_raw * div.gains(cand) if gamma_raw else current[cand]
-        v = int(cand[int(np.argmax(total))])
-        div.add(v)
-        keep[v] = False
-        if len(div.selected) == n_points:
-            break
-        model = refitter.fit(keep)
-        sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
-        fresh = training_point_importance(
-            model,
-            take(X, keep),
-            y[keep],
-            sensitive_features=None if sf is None else sf[keep],
-            sample_weight=sw,
-            **kwargs,
-        )
-        current = np.full(n, -np.inf)
-        current[keep] = sign * fresh.scores
+    with progress_bar(progress, n_points - 1, "recalculation refits") as bar:
+        for _ in range(n_points):
+            cand = np.flatnonzero(problem.quota.allowed(div.selected, keep) & (current > 0))
+            if not cand.size:  # re-scoring left no point on the asked-for side
+                break
+            total = current[cand] + gamma_raw * div.gains(cand) if gamma_raw else current[cand]
+            v = int(cand[int(np.argmax(total))])
+            div.add(v)
+            keep[v] = False
+            if len(div.selected) == n_points:
+                break
+            model = refitter.fit(keep)
+            sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
+            fresh = training_point_importance(
+                model,
+                take(X, keep),
+                y[keep],
+                sensitive_features=None if sf is None else sf[keep],
+                sample_weight=sw,
+                progress=False,
+                **kwargs,
+            )
+            current = np.full(n, -np.inf)
+            current[keep] = sign * fresh.scores
+            bar.update(1)
     idx = np.array(div.selected, dtype=np.intp)
     out = problem.describe(idx, gamma_raw)
     out.pop("relative_diversity")

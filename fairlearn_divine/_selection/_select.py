@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
-from .._core.parallel import parallel_map, resolve_n_jobs, run_seed
+from .._core.parallel import check_progress, parallel_map, progress_bar, resolve_n_jobs, run_seed
 from .._core.results import Result, row_index
 from .._core.validation import (
     NumberTypeError,
@@ -500,18 +500,31 @@ class Problem:
         self.top = self.run(0.0)
         self.top_influence = float(self.scores[self.top].sum())
 
-    def run(self, gamma, div=None):
-        """The greedy selection for ``gamma``, in ``div`` (default: the problem's own state)."""
-        return _run(
-            self.scores,
-            self.div if div is None else div,
-            gamma,
-            self.m,
-            self.quota,
-            self.strategy,
-            self.epsilon,
-            self.random_state,
-        )
+    def run(self, gamma, div=None, progress=False):
+        """The greedy selection for ``gamma``, in ``div`` (default: the problem's own state),
+        with a bar over its picks under the progress rule (``progress``)."""
+        div = self.div if div is None else div
+
+        def select():
+            return _run(
+                self.scores,
+                div,
+                gamma,
+                self.m,
+                self.quota,
+                self.strategy,
+                self.epsilon,
+                self.random_state,
+            )
+
+        if progress is False:
+            return select()
+        with progress_bar(progress, self.m, "diverse selection") as bar:
+            div.on_add = lambda: bar.update(1)
+            try:
+                return select()
+            finally:
+                div.on_add = None
 
     def describe(self, idx, gamma, div=None):
         """I(S), R(S) and distances of a selection (replays it only if R's state differs)."""
@@ -703,8 +716,8 @@ def select_diverse(
         Select only among these rows (e.g. the harmful points); the diversity is still
         measured against all of ``X``.
     progress : bool or None
-        Progress bar over the gamma sweep (``None``: on a terminal, once it has run for two
-        seconds).
+        Progress bar over the gamma sweep, or over the picks of a selection at one float
+        ``gamma`` (``None``: on a terminal, once it has run for two seconds).
 
     Returns
     -------
@@ -731,6 +744,7 @@ def select_diverse(
             row_index(X, np.shape(scores)[0]) if X is not None else row_index(np.asarray(scores))
         )
     gamma = _check_gamma(gamma)
+    check_progress(progress)
     influence_budget = check_real(influence_budget, "influence_budget", minimum=0, maximum=1)
     problem = Problem(
         scores,
@@ -756,7 +770,7 @@ def select_diverse(
             raw, normalized, idx = _refine_budget(problem, curve, k, influence_budget)
     else:
         raw, normalized = gamma, np.nan
-        idx = problem.run(gamma)
+        idx = problem.run(gamma, progress=progress)
     out = problem.describe(idx, raw)
     result = DiverseSelection(
         **out,
