@@ -58,7 +58,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)  # benchmark the working tree's fairlearn_divine
 
-from fairlearn.metrics import equalized_odds_difference  # noqa: E402
+from fairlearn.metrics import (  # noqa: E402
+    MetricFrame,
+    equalized_odds_difference,
+    false_positive_rate,
+    true_positive_rate,
+)
 from scipy.stats import pearsonr, spearmanr  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
@@ -260,6 +265,15 @@ def main():
             out[f"ll_{name}"] = log_loss(y_, m.predict_proba(X_))
             out[f"eo_{name}"] = equalized_odds_difference(y_, m.predict(X_), sensitive_features=s_)
             out[f"acc_{name}"] = float(np.mean(m.predict(X_) == y_))
+        frame = MetricFrame(
+            metrics={"TPR": true_positive_rate, "FPR": false_positive_rate},
+            y_true=y_val,
+            y_pred=m.predict(X_val),
+            sensitive_features=sf_val,
+        ).by_group
+        out["rates_val"] = [
+            (g, tuple(row)) for g, row in zip(frame.index, frame.to_numpy(), strict=True)
+        ]
         return out
 
     base = metrics(model)
@@ -275,6 +289,7 @@ def main():
         "random change test | accuracy change val / test |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rates_after = []
     for obj, res, key in (("log_loss", res_ll, "ll"), ("equalized_odds", res_eo, "eo")):
         ctx = EvalContext([resolve_objective(obj)], model.classes_, X_val, y_val, sf_val)
         for frac in (0.01, 0.05):
@@ -337,6 +352,11 @@ def main():
                     f"{acc[0]:+.4f} / {acc[1]:+.4f} |",
                     flush=True,
                 )
+                if key == "eo":
+                    rates_after.append((f"{frac:.0%} {label}", after["rates_val"]))
+    print("\nValidation TPR / FPR by group after the equalized-odds removals:\n")
+    for label, rates in [("full model", base["rates_val"]), *rates_after]:
+        print(f"- {label}: " + "; ".join(f"{g}: {r[0]:.3f} / {r[1]:.3f}" for g, r in rates))
 
 
 if __name__ == "__main__":
