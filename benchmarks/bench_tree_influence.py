@@ -71,7 +71,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from fairlearn_divine import InfluentialPointRemover, training_point_importance  # noqa: E402
-from fairlearn_divine._importance._trees import leaf_refit_without  # noqa: E402
+from fairlearn_divine._importance import leaf_refit_without  # noqa: E402
 from fairlearn_divine._objectives import EvalContext, resolve_objective  # noqa: E402
 from fairlearn_divine.datasets import load_adult, load_compas  # noqa: E402
 

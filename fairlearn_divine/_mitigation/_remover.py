@@ -45,7 +45,7 @@ from .._core.validation import (
     n_rows,
     take,
 )
-from .._importance import resolve_method, training_point_importance
+from .._importance import leaf_refit_without, resolve_method, training_point_importance
 from .._objectives import (
     EvalContext,
     group_gaps,
@@ -869,8 +869,6 @@ class InfluentialPointRemover(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         of the whole prefix, at up to ``TREE_PATH_POINTS`` prefix sizes (0 included).
 
         Returns ``(sizes, values)``; ``values[0]`` is the model's own (recomputed) value."""
-        from .._importance._trees import leaf_refit_without
-
         n_points = min(len(picked), TREE_PATH_POINTS)
         sizes = np.unique(np.round(np.linspace(0, len(picked), n_points + 1)).astype(np.intp))
         X_e, y_e, sf_e = self._scoring_data(X, y, sf, rows, eval_kwargs)

@@ -495,7 +495,7 @@ def test_refusals():
 def test_leaf_refit_without_sets_matches_hand_recomputation_and_fairlearn(make):
     from fairlearn.metrics import equalized_odds_difference
 
-    from fairlearn_divine._importance._trees import leaf_refit_without
+    from fairlearn_divine._importance import leaf_refit_without
     from fairlearn_divine._objectives import EvalContext, resolve_objective
 
     X, y = _data(300, nan=make is _hgb)
@@ -532,7 +532,7 @@ def test_leaf_refit_without_sets_matches_hand_recomputation_and_fairlearn(make):
 
 
 def test_leaf_refit_without_checks_its_sets():
-    from fairlearn_divine._importance._trees import leaf_refit_without
+    from fairlearn_divine._importance import leaf_refit_without
     from fairlearn_divine._objectives import EvalContext, resolve_objective
 
     X, y = _data(200, nan=False)

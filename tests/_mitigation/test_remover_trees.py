@@ -11,7 +11,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
 from fairlearn_divine import InfluentialPointRemover, training_point_importance
-from fairlearn_divine._importance._trees import leaf_refit_without
+from fairlearn_divine._importance import leaf_refit_without
 from fairlearn_divine._objectives import EvalContext, resolve_objective
 
 
