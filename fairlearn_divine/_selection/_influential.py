@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core.parallel import check_progress, progress_bar
+from .._core.parallel import check_progress, progress_bar, run_seed
 from .._core.refit import EstimatorRefitter
 from .._core.results import row_index
 from .._core.validation import check_integer, check_random_state_arg, n_rows, take
@@ -80,7 +80,9 @@ def select_diverse_influential(
         ``training_point_importance``) and ``recalculated``.
     """
     n_points = check_integer(n_points, "n_points", minimum=1)
-    random_state = check_random_state_arg(random_state)
+    # one seed for the selection and the recalculation's problem (the package's seed rule):
+    # a RandomState drawn from twice would give them different bandwidth samples
+    random_state = run_seed(check_random_state_arg(random_state))
     check_progress(progress)
     for name, value in (("harmful", harmful), ("recalculate", recalculate)):
         if not isinstance(value, bool | np.bool_):

@@ -782,6 +782,25 @@ def test_select_diverse_influential_recalculation(diversity, gamma, harmful):
     assert result.diversity == pytest.approx(R_FUNCTIONS[diversity](K, expected), rel=1e-9)
 
 
+def test_recalculation_draws_one_seed_from_a_random_state():
+    """The selection and the recalculation's own problem take one seed: above 1,000 rows the
+    median bandwidth comes from a seeded sample, so drawing twice from a RandomState gave the
+    recalculation another bandwidth than the gamma was resolved with."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(1200, 3))
+    y = (X[:, 0] + rng.normal(size=1200) > 0).astype(int)
+    est = LogisticRegression().fit(X, y)
+    kw = dict(recalculate=True, gamma=0.5)
+    seed = run_seed(np.random.RandomState(7))
+    by_state = select_diverse_influential(
+        est, X, y, 3, random_state=np.random.RandomState(7), **kw
+    )
+    by_seed = select_diverse_influential(est, X, y, 3, random_state=seed, **kw)
+    plain = select_diverse(est.predict_proba(X)[:, 1], X, 3, gamma=0.5, random_state=seed)
+    assert by_state.bandwidth == by_seed.bandwidth == plain.bandwidth
+    assert by_state.indices.tolist() == by_seed.indices.tolist()
+
+
 def test_recalculation_respects_quotas():
     """groups/min_per_group are selection options; recalculation must not drop them."""
     data, est, scores = _fitted()
