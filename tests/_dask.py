@@ -24,7 +24,7 @@ def local_client(*, processes):
         n_workers=2,
         threads_per_worker=1,
         processes=processes,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: two test runs at once must not collide
         silence_logs=40,
     )
     try:
