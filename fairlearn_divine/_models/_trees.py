@@ -606,12 +606,12 @@ class BoostedTrees:
         self.baseline_rule = "prior" if mp.get("boost_from_average", "1") == "1" else "fixed"
         if model.get_params().get("base_score") is not None:
             self.baseline_rule = "fixed"
-        elif self.baseline_rule == "prior" and _major_version(xgboost.__version__) < 3:
+        elif self.baseline_rule == "prior" and _major_version(version) < 3:
             # XGBoost 3 estimates base_score as the weighted label mean (the prior modelled
             # here); 2.x by another rule (and not at all for softmax)
             self._refuse(
                 lib,
-                f"an estimated base_score (XGBoost {xgboost.__version__})",
+                f"an estimated base_score (XGBoost {version})",
                 "XGBoost before 3.0 estimates base_score by a rule that is not modelled; set "
                 "base_score explicitly (e.g. base_score=0.5, held fixed when a point is "
                 "removed) or use xgboost>=3.",
