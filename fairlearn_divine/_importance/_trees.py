@@ -346,13 +346,15 @@ def _eval_raw(tr, eval_leaves, b, values):
     return F
 
 
-def _exact_scores(fit, ctx, eval_leaves, rows):
-    """f with the leaves refitted without row i, for the rows ``rows``: (m, len(rows))."""
-    out = np.empty((len(ctx.objectives), len(rows)))
-    for s in range(0, len(rows), _BATCH):
-        batch = rows[s : s + _BATCH]
+def _values_without(fit, ctx, eval_leaves, sets):
+    """f with the leaves refitted without each set of rows of ``sets``: (m, len(sets)).
+    An empty set gives the recomputation with every row (the reference)."""
+    out = np.empty((len(ctx.objectives), len(sets)))
+    for s in range(0, len(sets), _BATCH):
+        batch = sets[s : s + _BATCH]
         W = np.repeat(fit.c[:, None], len(batch), axis=1)
-        W[batch, np.arange(len(batch))] = 0.0
+        for k, rows in enumerate(batch):
+            W[rows, k] = 0.0
         F = _eval_raw(fit.trees, eval_leaves, *fit.forward(W))
         for k in range(len(batch)):
             out[:, s + k] = ctx.values(_proba(F[:, :, k]))
@@ -408,18 +410,8 @@ def leaf_refit_without(
     eval_leaves = _eval_leaves(fit, X_eval, eval_is_train)
     n = len(fit.y_idx)
     sets = [check_indices(rows, n) for rows in removals]
-    F = _eval_raw(fit.trees, eval_leaves, *fit.forward(fit.c[:, None]))
-    reference = ctx.values(_proba(F[:, :, 0]))
-    values = np.empty((len(reference), len(sets)))
-    for s in range(0, len(sets), _BATCH):
-        batch = sets[s : s + _BATCH]
-        W = np.repeat(fit.c[:, None], len(batch), axis=1)
-        for k, rows in enumerate(batch):
-            W[rows, k] = 0.0
-        F = _eval_raw(fit.trees, eval_leaves, *fit.forward(W))
-        for k in range(len(batch)):
-            values[:, s + k] = ctx.values(_proba(F[:, :, k]))
-    return values, reference
+    reference = _values_without(fit, ctx, eval_leaves, [[]])[:, 0]
+    return _values_without(fit, ctx, eval_leaves, sets), reference
 
 
 def tree_influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, options, runtime):
@@ -483,11 +475,10 @@ def tree_influence(estimator, X, y, sample_weight, ctx, X_eval, eval_is_train, o
     n = len(fit.y_idx)
     if exact:
         rows = np.arange(n) if indices is None else check_indices(indices, n)
-        F_ref = _eval_raw(tr, eval_leaves, *fit.forward(fit.c[:, None]))
-        ref = ctx.values(_proba(F_ref[:, :, 0]))
+        ref = _values_without(fit, ctx, eval_leaves, [[]])[:, 0]
 
         def run(chunk):
-            return _exact_scores(fit, ctx, eval_leaves, chunk)
+            return _values_without(fit, ctx, eval_leaves, [[i] for i in chunk])
 
         results, _ = parallel_map(
             run,
